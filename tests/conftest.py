@@ -1,0 +1,306 @@
+"""Fixtures for Kumo's black-box tests: the real `kumo` binary on port 0.
+
+API (other test files build on this; keep it stable)
+----------------------------------------------------
+
+``kumo_factory(config: str = "", *, tcp=True, tls=True, alpn=True) -> KumoServer``
+    Starts ``$KUMO_BIN`` (default ``<repo>/target/debug/kumo``) as
+    ``kumo serve --config FILE --data-dir DIR --ports-file FILE`` in a fresh
+    temporary directory. Every enabled listener binds ``127.0.0.1:0``.
+    ``config`` is extra TOML; it is deep-merged over the base config, so it
+    may repeat tables the base uses (``[mqtt]``, ``[tls]``, ...). Readiness
+    is the ports file appearing (polled with a deadline, never a sleep); if
+    the process exits first, the test fails at once with its output.
+    Every server the factory started is stopped at teardown.
+
+``kumo -> KumoServer``
+    A default server (``compat = "spec"``, all three listeners).
+
+``KumoServer``
+    ``.host``           "127.0.0.1"
+    ``.tcp_port``       plain MQTT listener port (None when tcp=False)
+    ``.tls_port``       mTLS listener port, the 8883 path (None when tls=False)
+    ``.alpn_port``      TLS+ALPN ``x-amzn-mqtt-ca`` listener port, the 443 path
+    ``.data_dir``       the data dir (``pathlib.Path``)
+    ``.ca_file``        ``data_dir/ca/root-CA.crt`` (trust anchor for clients)
+    ``.config_text``    the merged TOML the server was started with
+    ``.issue_cert(name) -> (cert_path, key_path)``
+                        runs ``kumo cert issue NAME --out DIR --data-dir DIR``
+    ``.stop(sig=signal.SIGTERM) -> returncode``  (waits, bounded)
+    ``.kill()``         SIGKILL, waits
+    ``.restart()``      stop (SIGTERM) + start again on the same data dir and
+                        config; ports may change (re-read the attributes)
+    ``.log() -> str``   everything the process wrote to stderr and stdout so far
+    ``.alive() -> bool``
+
+The process's output goes to ``<tmp>/kumo.log`` and is attached to the
+pytest report of a failing test (section "kumo log ...").
+
+Environment: ``KUMO_BIN`` picks the binary; ``KUMO_TEST_LOG`` sets the
+server's log filter (RUST_LOG), e.g. ``KUMO_TEST_LOG=debug``. Other
+``KUMO_*`` variables are removed from the server's environment so a
+developer's shell cannot change what the tests see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import helpers  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_BIN = REPO / "target" / "debug" / "kumo"
+START_DEADLINE = 30.0
+STOP_DEADLINE = 15.0
+
+
+# --------------------------------------------------------------------------
+# TOML: merge the extra text over the base and write it back out.
+# --------------------------------------------------------------------------
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # JSON string escapes are valid TOML basic strings
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def _toml_dump(d: dict, prefix: str = "") -> str:
+    lines = []
+    tables = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            tables.append((k, v))
+        else:
+            lines.append(f"{k} = {_toml_value(v)}")
+    out = "\n".join(lines) + ("\n" if lines else "")
+    for k, v in tables:
+        name = f"{prefix}.{k}" if prefix else k
+        out += f"\n[{name}]\n" + _toml_dump(v, name)
+    return out
+
+
+def build_config(extra: str = "", *, tcp=True, tls=True, alpn=True) -> str:
+    def listener(on: bool) -> dict:
+        return {"enabled": True, "bind": "127.0.0.1:0"} if on else {"enabled": False}
+
+    base = {
+        "listeners": {"tcp": listener(tcp), "tls": listener(tls), "alpn": listener(alpn)},
+        "tls": {"endpoint_names": ["localhost", "127.0.0.1"]},
+    }
+    merged = _deep_merge(base, tomllib.loads(extra)) if extra.strip() else base
+    return _toml_dump(merged)
+
+
+# --------------------------------------------------------------------------
+# The server process.
+# --------------------------------------------------------------------------
+
+class KumoServer:
+    host = "127.0.0.1"
+
+    def __init__(self, binary: Path, workdir: Path, config_text: str, listeners: dict):
+        self.binary = Path(binary)
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.cert_dir = workdir / "certs"
+        self.config_path = workdir / "kumo.toml"
+        self.log_path = workdir / "kumo.log"
+        self.config_text = config_text
+        self.listeners = listeners
+        self.proc: subprocess.Popen | None = None
+        self.tcp_port = self.tls_port = self.alpn_port = None
+        self._starts = 0
+        self.config_path.write_text(config_text)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def _env(self) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUMO_")}
+        env.setdefault("RUST_BACKTRACE", "1")
+        if os.environ.get("KUMO_TEST_LOG"):
+            env["RUST_LOG"] = os.environ["KUMO_TEST_LOG"]
+        return env
+
+    def start(self) -> "KumoServer":
+        if not self.binary.exists():
+            pytest.fail(f"kumo binary not found at {self.binary} (build it, or set KUMO_BIN)")
+        self._starts += 1
+        ports_file = self.workdir / f"ports-{self._starts}.json"
+        log = open(self.log_path, "ab")
+        log.write(f"\n===== kumo start #{self._starts} =====\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            [str(self.binary), "serve", "--config", str(self.config_path),
+             "--data-dir", str(self.data_dir), "--ports-file", str(ports_file)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            cwd=self.workdir, env=self._env(),
+        )
+        log.close()
+        deadline = time.monotonic() + START_DEADLINE
+        ports = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"kumo exited with {self.proc.returncode} before writing "
+                            f"its ports file.\n--- kumo log ---\n{self.log()}")
+            if ports_file.exists():
+                try:
+                    ports = json.loads(ports_file.read_text())
+                    break
+                except (json.JSONDecodeError, OSError):
+                    pass  # not complete yet (should be atomic, but be lenient)
+            time.sleep(0.02)  # polling interval, not synchronisation
+        if ports is None:
+            self.kill()
+            pytest.fail(f"kumo did not write {ports_file} within {START_DEADLINE}s."
+                        f"\n--- kumo log ---\n{self.log()}")
+        self.ports = ports
+        self.tcp_port = ports.get("tcp")
+        self.tls_port = ports.get("tls")
+        self.alpn_port = ports.get("alpn")
+        for name, wanted in self.listeners.items():
+            if wanted and not ports.get(name):
+                pytest.fail(f"listener {name!r} enabled but missing from ports file {ports}")
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM) -> int | None:
+        """Send `sig` and wait (bounded) for the exit; returns the exit code.
+        Falls back to SIGKILL (and fails the test) if the process hangs."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=STOP_DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"kumo did not exit within {STOP_DEADLINE}s of {sig!r}")
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self) -> "KumoServer":
+        self.stop()
+        return self.start()
+
+    # -- helpers -----------------------------------------------------------
+
+    @property
+    def ca_file(self) -> Path:
+        return self.data_dir / "ca" / "root-CA.crt"
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def issue_cert(self, name: str) -> tuple[Path, Path]:
+        self.cert_dir.mkdir(exist_ok=True)
+        r = subprocess.run(
+            [str(self.binary), "cert", "issue", name, "--out", str(self.cert_dir),
+             "--data-dir", str(self.data_dir)],
+            capture_output=True, text=True, timeout=60, env=self._env(), cwd=self.workdir,
+        )
+        if r.returncode != 0:
+            raise AssertionError(f"kumo cert issue {name} failed ({r.returncode}):\n"
+                                 f"{r.stdout}\n{r.stderr}")
+        cert = self.cert_dir / f"{name}.cert.pem"
+        key = self.cert_dir / f"{name}.private.key"
+        assert cert.exists() and key.exists(), f"cert issue wrote {list(self.cert_dir.iterdir())}"
+        return cert, key
+
+    def __repr__(self):
+        return (f"KumoServer(tcp={self.tcp_port}, tls={self.tls_port}, "
+                f"alpn={self.alpn_port}, data_dir={self.data_dir})")
+
+
+# --------------------------------------------------------------------------
+# Fixtures and report hooks.
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def kumo_factory(request):
+    servers: list[KumoServer] = []
+    request.node._kumo_servers = servers
+    tmp = tempfile.TemporaryDirectory(prefix="kumo-test-")
+    binary = Path(os.environ.get("KUMO_BIN") or DEFAULT_BIN)
+
+    def factory(config: str = "", *, tcp=True, tls=True, alpn=True) -> KumoServer:
+        workdir = Path(tmp.name) / f"kumo{len(servers)}"
+        workdir.mkdir()
+        text = build_config(config, tcp=tcp, tls=tls, alpn=alpn)
+        srv = KumoServer(binary, workdir, text, {"tcp": tcp, "tls": tls, "alpn": alpn})
+        servers.append(srv)
+        return srv.start()
+
+    yield factory
+
+    helpers.close_all()
+    errors = []
+    for srv in servers:
+        try:
+            srv.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    # Keep the logs readable for the report hook, which runs before cleanup
+    # of the teardown phase only if we keep the text around.
+    for srv in servers:
+        srv._final_log = srv.log()
+    tmp.cleanup()
+    if errors:
+        pytest.fail("; ".join(errors))
+
+
+@pytest.fixture
+def kumo(kumo_factory) -> KumoServer:
+    return kumo_factory()
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    yield
+    helpers.close_all()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for i, srv in enumerate(getattr(item, "_kumo_servers", [])):
+            text = getattr(srv, "_final_log", None) or srv.log()
+            report.sections.append((f"kumo log (server {i}, {report.when})", text[-20000:]))
