@@ -5,11 +5,37 @@
 //! later WebSocket) together with what the listener learned about the peer
 //! ([`ConnectionInfo`]). It never opens sockets, never reads certificates and
 //! never touches storage on the publish path.
+//!
+//! Locks: the session table, each session's state and the subscription
+//! index are `std::sync` locks held for short sections and never across an
+//! await. Order when nesting: session table → subscription index → session
+//! state; nothing takes the index or the table while holding a session's
+//! state, and the retained store is never held while taking another lock.
 
 mod config;
-pub use config::{BrokerConfig, Compat};
+mod connection;
+pub mod index;
+mod message;
+mod router;
+mod session;
+mod writer;
 
+pub use config::{BrokerConfig, Compat};
+pub use message::Message;
+
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use kumo_mqtt::topic::HashMatch;
+use kumo_mqtt::ReasonCode;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
+
+use index::SubIndex;
+use session::Session;
 
 /// What the listener knows about an accepted connection.
 #[derive(Debug, Clone)]
@@ -25,23 +51,62 @@ pub struct ConnectionInfo {
     pub server_name: Option<String>,
 }
 
-use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite};
-
 /// A running broker. Cheap to clone: every clone is the same broker.
 #[derive(Clone)]
 pub struct Broker {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    #[allow(dead_code)]
+/// A will waiting for its delay to pass.
+struct PendingWill {
+    generation: u64,
+    message: Arc<Message>,
+}
+
+pub(crate) struct Inner {
     config: BrokerConfig,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    index: RwLock<SubIndex<Arc<Session>>>,
+    retained: RwLock<HashMap<String, Arc<Message>>>,
+    pending_wills: Mutex<HashMap<u64, PendingWill>>,
+    next_id: AtomicU64,
+    shutting_down: AtomicBool,
+    live_connections: AtomicUsize,
+    all_closed: Notify,
+}
+
+/// Counters for logs and the console.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
+    pub connections: usize,
+    pub sessions: usize,
+    pub subscriptions: usize,
+    pub retained: usize,
 }
 
 impl Broker {
     pub fn new(config: BrokerConfig) -> Self {
-        Broker { inner: Arc::new(Inner { config }) }
+        let hash = match config.compat {
+            Compat::Spec => HashMatch::IncludesParent,
+            Compat::AwsStrict => HashMatch::ExcludesParent,
+        };
+        Broker {
+            inner: Arc::new(Inner {
+                config,
+                sessions: Mutex::new(HashMap::new()),
+                index: RwLock::new(SubIndex::new(hash)),
+                retained: RwLock::new(HashMap::new()),
+                pending_wills: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                shutting_down: AtomicBool::new(false),
+                live_connections: AtomicUsize::new(0),
+                all_closed: Notify::new(),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &BrokerConfig {
+        &self.inner.config
     }
 
     /// Serve one accepted connection until it ends. Spawn this per connection.
@@ -49,12 +114,62 @@ impl Broker {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let _ = (stream, info, &self.inner);
-        todo!("broker core")
+        if self.inner.shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
+        self.inner.live_connections.fetch_add(1, Ordering::SeqCst);
+        connection::run(self.inner.clone(), stream, info).await;
+        if self.inner.live_connections.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.inner.all_closed.notify_waiters();
+        }
     }
 
-    /// Graceful shutdown: publish the wills the spec requires, send every MQTT 5
-    /// client DISCONNECT 0x8B (Server shutting down), close every connection and
-    /// wait (bounded) for their tasks to end. Stop accepting before calling this.
-    pub async fn shutdown(&self) {}
+    /// Graceful shutdown: send every MQTT 5 client DISCONNECT 0x8B (Server
+    /// shutting down), close every connection, publish the wills the spec
+    /// requires (a closing server ends every session, so delayed wills go
+    /// out now), and wait up to five seconds for the connection tasks to end.
+    /// Stop accepting before calling this.
+    pub async fn shutdown(&self) {
+        let inner = &self.inner;
+        inner.shutting_down.store(true, Ordering::SeqCst);
+        let links: Vec<_> = {
+            let sessions = inner.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            sessions.values().filter_map(|s| s.lock().link.clone()).collect()
+        };
+        for link in &links {
+            let _ = link.kick.send(ReasonCode::ServerShuttingDown);
+        }
+        let wait_all = async {
+            for link in links {
+                link.wait_closed().await;
+            }
+            loop {
+                let notified = inner.all_closed.notified();
+                if inner.live_connections.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(5), wait_all).await.is_err() {
+            tracing::warn!("connections still open after 5 s; closing anyway");
+        }
+        let wills: Vec<_> = {
+            let mut pending = inner.pending_wills.lock().unwrap_or_else(|e| e.into_inner());
+            pending.drain().map(|(_, w)| w.message).collect()
+        };
+        for will in wills {
+            inner.publish(will);
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        let inner = &self.inner;
+        Stats {
+            connections: inner.live_connections.load(Ordering::Relaxed),
+            sessions: inner.sessions.lock().map(|s| s.len()).unwrap_or(0),
+            subscriptions: inner.index.read().map(|i| i.len()).unwrap_or(0),
+            retained: inner.retained.read().map(|r| r.len()).unwrap_or(0),
+        }
+    }
 }

@@ -1,0 +1,649 @@
+//! One client connection, read side: CONNECT and the session it attaches
+//! to, then every packet the client sends, until the connection ends and the
+//! session is detached (will, expiry). Writes go through the writer task.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kumo_mqtt::{
+    decode, decode_connect_version, encode, Ack, ConnAck, Connect, DecodeError, Disconnect, Packet,
+    Properties, ProtocolVersion, Publish, QoS, ReasonCode, SubAck, Subscribe, TopicFilter,
+    Unsubscribe,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
+use tokio::sync::{mpsc, watch};
+
+use crate::message::Message;
+use crate::session::{Link, OutMsg, Phase, Session, Subscription};
+use crate::writer::{self, Ctrl, Params};
+use crate::{Compat, ConnectionInfo, Inner};
+
+/// Why the connection ended, which decides what happens to the will.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// DISCONNECT with reason 0x00: the will is discarded.
+    Normal,
+    /// DISCONNECT 0x04, or any end without a clean DISCONNECT: will published.
+    Abnormal,
+}
+
+struct Conn {
+    inner: Arc<Inner>,
+    session: Arc<Session>,
+    version: ProtocolVersion,
+    ctrl: mpsc::UnboundedSender<Ctrl>,
+    /// Aliases the client set up towards us (MQTT 5).
+    aliases: Vec<Option<Bytes>>,
+    will: Option<(Arc<Message>, u32)>,
+    /// Session expiry requested in CONNECT (MQTT 5), possibly updated by DISCONNECT.
+    expiry: u32,
+    connect_expiry_zero: bool,
+}
+
+pub(crate) async fn run<S>(inner: Arc<Inner>, stream: S, info: ConnectionInfo)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut buf = BytesMut::with_capacity(4096);
+    let max = inner.config.max_packet_size as usize;
+
+    let connect = match tokio::time::timeout(
+        inner.config.connect_timeout,
+        read_connect(&mut rd, &mut buf, max),
+    )
+    .await
+    {
+        Ok(Ok(c)) => c,
+        Ok(Err(Some((version, reason)))) => {
+            tracing::debug!(remote = %info.remote, %reason, "CONNECT refused");
+            let ack = ConnAck { session_present: false, reason, properties: Properties::default() };
+            let mut out = BytesMut::new();
+            encode(&Packet::ConnAck(ack), version, &mut out);
+            let _ = wr.write_all(&out).await;
+            let _ = wr.shutdown().await;
+            return;
+        }
+        Ok(Err(None)) | Err(_) => return,
+    };
+    let version = connect.protocol;
+
+    let accepted = match inner.accept_connect(&connect) {
+        Ok(a) => a,
+        Err(reason) => {
+            tracing::info!(remote = %info.remote, client_id = %connect.client_id, %reason, "connection refused");
+            let ack = ConnAck { session_present: false, reason, properties: Properties::default() };
+            let mut out = BytesMut::new();
+            encode(&Packet::ConnAck(ack), version, &mut out);
+            let _ = wr.write_all(&out).await;
+            let _ = wr.shutdown().await;
+            return;
+        }
+    };
+
+    let conn_id = inner.new_id();
+    let (kick_tx, mut kick_rx) = mpsc::unbounded_channel();
+    let (closed_tx, closed_rx) = watch::channel(());
+    let link = Link { conn_id, kick: kick_tx.clone(), closed: closed_rx };
+    let (session, session_present) =
+        inner.attach(&accepted.client_id, connect.clean_start, accepted.expiry, version, link).await;
+
+    let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
+    let ack = ConnAck {
+        session_present,
+        reason: ReasonCode::Success,
+        properties: accepted.connack_properties,
+    };
+    let _ = ctrl_tx.send(Ctrl::Packet(Packet::ConnAck(ack)));
+    let params = Params {
+        version,
+        max_packet_size: connect.properties.maximum_packet_size,
+        window: usize::from(connect.properties.receive_maximum.unwrap_or(u16::MAX))
+            .min(usize::from(inner.config.max_inflight)),
+        topic_alias_maximum: connect.properties.topic_alias_maximum.unwrap_or(0),
+        problem_information: connect.properties.request_problem_information != Some(0),
+    };
+    let writer = tokio::spawn(writer::run(wr, session.clone(), ctrl_rx, params, kick_tx));
+    session.notify.notify_one();
+    tracing::info!(client_id = %session.client_id, remote = %info.remote, listener = info.listener,
+        protocol = version.level(), session_present, "client connected");
+
+    let will = connect.will.as_ref().map(|w| {
+        let (expires_at, props) = message_properties(&w.properties);
+        let msg = Message::new(
+            Bytes::from(w.topic.clone()),
+            w.payload.clone(),
+            w.qos,
+            w.retain,
+            props,
+            expires_at,
+            session.id,
+        );
+        (msg, w.properties.will_delay_interval.unwrap_or(0))
+    });
+    let mut conn = Conn {
+        inner: inner.clone(),
+        session: session.clone(),
+        version,
+        ctrl: ctrl_tx,
+        aliases: vec![None; usize::from(inner.config.topic_alias_maximum)],
+        will,
+        expiry: accepted.expiry,
+        connect_expiry_zero: accepted.expiry == 0,
+    };
+
+    let keep_alive = accepted.keep_alive;
+    let end = conn.read_loop(&mut rd, &mut buf, &mut kick_rx, keep_alive).await;
+
+    let _ = conn.ctrl.send(Ctrl::Close);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    let generation = {
+        let mut st = session.lock();
+        if st.link.as_ref().is_some_and(|l| l.conn_id == conn_id) {
+            st.link = None;
+            st.generation += 1;
+        }
+        st.expiry = conn.expiry;
+        st.generation
+    };
+    tracing::info!(client_id = %session.client_id, ?end, "client disconnected");
+    if end == End::Abnormal {
+        if let Some((will, delay)) = conn.will.take() {
+            inner.schedule_will(&session, generation, will, delay, conn.expiry);
+        }
+    }
+    inner.schedule_expiry(session, generation, conn.expiry);
+    drop(closed_tx);
+}
+
+/// Read the first packet, which must be CONNECT. `Err(Some(..))` means:
+/// answer with this CONNACK, then close; `Err(None)`: just close.
+async fn read_connect<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<Box<Connect>, Option<(ProtocolVersion, ReasonCode)>> {
+    loop {
+        let version = decode_connect_version(buf);
+        match decode(buf, ProtocolVersion::V5, max) {
+            Ok(Some(Packet::Connect(c))) => return Ok(c),
+            Ok(Some(_)) => return Err(None), // [MQTT-3.1.0-1]
+            Ok(None) => {}
+            Err(DecodeError::UnsupportedProtocolVersion { .. }) => {
+                // [MQTT-3.1.2-2]: 3.1.1 CONNACK with return code 0x01.
+                return Err(Some((ProtocolVersion::V311, ReasonCode::UnsupportedProtocolVersion)));
+            }
+            Err(e) => {
+                return Err(match version {
+                    Some(ProtocolVersion::V5) => Some((ProtocolVersion::V5, e.reason_code())),
+                    _ => None,
+                })
+            }
+        }
+        match rd.read_buf(buf).await {
+            Ok(0) | Err(_) => return Err(None),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Split a PUBLISH's or will's properties into the expiry instant and the
+/// properties forwarded to subscribers.
+fn message_properties(p: &Properties) -> (Option<Instant>, Properties) {
+    let expires_at =
+        p.message_expiry_interval.map(|s| Instant::now() + Duration::from_secs(u64::from(s)));
+    let forwarded = Properties {
+        payload_format_indicator: p.payload_format_indicator,
+        content_type: p.content_type.clone(),
+        response_topic: p.response_topic.clone(),
+        correlation_data: p.correlation_data.clone(),
+        user_properties: p.user_properties.clone(),
+        ..Properties::default()
+    };
+    (expires_at, forwarded)
+}
+
+impl Conn {
+    fn send(&self, p: Packet) {
+        let _ = self.ctrl.send(Ctrl::Packet(p));
+    }
+
+    /// Tell an MQTT 5 client why we are closing (MQTT 3.1.1 has no way to).
+    fn disconnect(&self, reason: ReasonCode) -> End {
+        if self.version.is_v5() {
+            self.send(Packet::Disconnect(Disconnect::new(reason)));
+        }
+        End::Abnormal
+    }
+
+    async fn read_loop(
+        &mut self,
+        rd: &mut ReadHalf<impl AsyncRead>,
+        buf: &mut BytesMut,
+        kick: &mut mpsc::UnboundedReceiver<ReasonCode>,
+        keep_alive: u16,
+    ) -> End {
+        let max = self.inner.config.max_packet_size as usize;
+        // [MQTT-3.1.2-22]: one and a half times the keep-alive.
+        let idle = (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
+        loop {
+            loop {
+                match decode(buf, self.version, max) {
+                    Ok(Some(p)) => {
+                        if let Some(end) = self.handle(p) {
+                            return end;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::info!(client_id = %self.session.client_id, error = %e, "bad packet");
+                        return self.disconnect(e.reason_code());
+                    }
+                }
+            }
+            let read = rd.read_buf(buf);
+            let deadline = async {
+                match idle {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = read => match r {
+                    Ok(0) | Err(_) => return End::Abnormal,
+                    Ok(_) => {}
+                },
+                reason = kick.recv() => {
+                    let reason = reason.unwrap_or(ReasonCode::UnspecifiedError);
+                    return self.disconnect(reason);
+                }
+                _ = deadline => {
+                    tracing::info!(client_id = %self.session.client_id, "keep-alive timeout");
+                    return self.disconnect(ReasonCode::KeepAliveTimeout);
+                }
+            }
+        }
+    }
+
+    /// Handle one packet; Some(end) closes the connection.
+    fn handle(&mut self, p: Packet) -> Option<End> {
+        match p {
+            Packet::Publish(p) => return self.publish(p),
+            Packet::PubAck(a) => {
+                let mut st = self.session.lock();
+                if st.inflight.get(&a.packet_id).is_some_and(|f| f.out.qos == QoS::AtLeastOnce) {
+                    st.inflight.remove(&a.packet_id);
+                    drop(st);
+                    self.session.notify.notify_one();
+                }
+            }
+            Packet::PubRec(a) => {
+                let mut st = self.session.lock();
+                let known = match st.inflight.get_mut(&a.packet_id) {
+                    Some(f) if f.out.qos == QoS::ExactlyOnce => {
+                        f.phase = Phase::Released;
+                        true
+                    }
+                    _ => false,
+                };
+                if known && a.reason.is_error() {
+                    // The receiver refused the message: the flow ends here.
+                    st.inflight.remove(&a.packet_id);
+                    drop(st);
+                    self.session.notify.notify_one();
+                    return None;
+                }
+                drop(st);
+                let mut rel = Ack::new(a.packet_id);
+                if !known {
+                    rel.reason = ReasonCode::PacketIdentifierNotFound;
+                }
+                self.send(Packet::PubRel(rel));
+            }
+            Packet::PubComp(a) => {
+                let mut st = self.session.lock();
+                if st.inflight.get(&a.packet_id).is_some_and(|f| f.phase == Phase::Released) {
+                    st.inflight.remove(&a.packet_id);
+                    drop(st);
+                    self.session.notify.notify_one();
+                }
+            }
+            Packet::PubRel(a) => {
+                let found = self.session.lock().incoming_qos2.remove(&a.packet_id);
+                let mut comp = Ack::new(a.packet_id);
+                if !found {
+                    comp.reason = ReasonCode::PacketIdentifierNotFound;
+                }
+                self.send(Packet::PubComp(comp));
+            }
+            Packet::Subscribe(s) => return self.subscribe(s),
+            Packet::Unsubscribe(u) => self.unsubscribe(u),
+            Packet::PingReq => self.send(Packet::PingResp),
+            Packet::Disconnect(d) => {
+                if let Some(e) = d.properties.session_expiry_interval {
+                    if self.connect_expiry_zero && e != 0 {
+                        // [MQTT-3.14.2-2]
+                        return Some(self.disconnect(ReasonCode::ProtocolError));
+                    }
+                    self.expiry = e.min(self.inner.config.max_session_expiry);
+                }
+                return Some(if d.reason == ReasonCode::Success { End::Normal } else { End::Abnormal });
+            }
+            Packet::Connect(_) => return Some(self.disconnect(ReasonCode::ProtocolError)),
+            Packet::Auth(_) => return Some(self.disconnect(ReasonCode::ProtocolError)),
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
+                return Some(self.disconnect(ReasonCode::ProtocolError));
+            }
+        }
+        None
+    }
+
+    fn publish(&mut self, mut p: Publish) -> Option<End> {
+        let cfg = &self.inner.config;
+        let v5 = self.version.is_v5();
+        // Topic aliases (client → server).
+        if let Some(alias) = p.properties.topic_alias.take() {
+            let Some(slot) = self.aliases.get_mut(usize::from(alias) - 1) else {
+                return Some(self.disconnect(ReasonCode::TopicAliasInvalid));
+            };
+            if p.topic.is_empty() {
+                match slot {
+                    Some(t) => p.topic = t.clone(),
+                    None => return Some(self.disconnect(ReasonCode::ProtocolError)),
+                }
+            } else {
+                *slot = Some(p.topic.clone());
+            }
+        }
+        if p.qos == QoS::ExactlyOnce && cfg.compat == Compat::AwsStrict {
+            return Some(self.disconnect(ReasonCode::QosNotSupported));
+        }
+        if p.retain && !cfg.retain_available {
+            return Some(self.disconnect(ReasonCode::RetainNotSupported));
+        }
+        if cfg.max_payload_size.is_some_and(|m| p.payload.len() > m as usize) {
+            return Some(self.disconnect(ReasonCode::PacketTooLarge));
+        }
+        if v5 && p.properties.payload_format_indicator == Some(1) && std::str::from_utf8(&p.payload).is_err() {
+            if p.qos == QoS::AtMostOnce {
+                return Some(self.disconnect(ReasonCode::PayloadFormatInvalid));
+            }
+            let mut ack = Ack::new(p.packet_id);
+            ack.reason = ReasonCode::PayloadFormatInvalid;
+            self.send(if p.qos == QoS::AtLeastOnce { Packet::PubAck(ack) } else { Packet::PubRec(ack) });
+            return None;
+        }
+        if p.qos == QoS::ExactlyOnce {
+            let mut st = self.session.lock();
+            if st.incoming_qos2.contains(&p.packet_id) {
+                // A redelivery of a message we already have: acknowledge only.
+                drop(st);
+                self.send(Packet::PubRec(Ack::new(p.packet_id)));
+                return None;
+            }
+            if st.incoming_qos2.len() >= usize::from(cfg.receive_maximum) {
+                drop(st);
+                return Some(self.disconnect(ReasonCode::ReceiveMaximumExceeded));
+            }
+            st.incoming_qos2.insert(p.packet_id);
+        }
+        let (expires_at, props) = message_properties(&p.properties);
+        let msg = Message::new(p.topic, p.payload, p.qos, p.retain, props, expires_at, self.session.id);
+        let delivered = self.inner.publish(msg);
+        let mut ack = Ack::new(p.packet_id);
+        if delivered == 0 && v5 {
+            ack.reason = ReasonCode::NoMatchingSubscribers;
+        }
+        match p.qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => self.send(Packet::PubAck(ack)),
+            QoS::ExactlyOnce => self.send(Packet::PubRec(ack)),
+        }
+        None
+    }
+
+    fn subscribe(&mut self, s: Subscribe) -> Option<End> {
+        let cfg = &self.inner.config;
+        let sub_id = s.properties.subscription_identifiers.first().copied();
+        if sub_id.is_some() && !cfg.subscription_identifiers {
+            return Some(self.disconnect(ReasonCode::SubscriptionIdentifiersNotSupported));
+        }
+        let max_qos = if cfg.compat == Compat::AwsStrict { QoS::AtLeastOnce } else { QoS::ExactlyOnce };
+        let mut reasons = Vec::with_capacity(s.filters.len());
+        let mut retained = Vec::new();
+        for (raw, mut options) in s.filters {
+            let filter = match TopicFilter::new(&raw) {
+                Ok(f) => f,
+                Err(_) => {
+                    reasons.push(ReasonCode::TopicFilterInvalid);
+                    continue;
+                }
+            };
+            if filter.share_group().is_some() {
+                if !cfg.shared_subscriptions {
+                    reasons.push(ReasonCode::SharedSubscriptionsNotSupported);
+                    continue;
+                }
+                if options.no_local && self.version.is_v5() {
+                    // [MQTT-3.8.3-4]
+                    return Some(self.disconnect(ReasonCode::ProtocolError));
+                }
+            }
+            if filter.has_wildcards() && !cfg.wildcard_subscriptions {
+                reasons.push(ReasonCode::WildcardSubscriptionsNotSupported);
+                continue;
+            }
+            options.qos = options.qos.min(max_qos);
+            let sub = Subscription { filter, options, id: sub_id };
+            let existed = self.session.lock().subscriptions.insert(raw, sub.clone()).is_some();
+            self.inner.index_insert(&self.session, &sub);
+            for msg in self.inner.retained_for(&sub, existed) {
+                retained.push(OutMsg {
+                    qos: msg.qos.min(sub.options.qos),
+                    msg,
+                    retain: true,
+                    sub_ids: sub_id.into_iter().collect(),
+                });
+            }
+            reasons.push(match options.qos {
+                QoS::AtMostOnce => ReasonCode::Success,
+                QoS::AtLeastOnce => ReasonCode::GrantedQos1,
+                QoS::ExactlyOnce => ReasonCode::GrantedQos2,
+            });
+        }
+        self.send(Packet::SubAck(SubAck { packet_id: s.packet_id, properties: Properties::default(), reasons }));
+        for out in retained {
+            self.session.enqueue(out, cfg.max_queued_messages);
+        }
+        None
+    }
+
+    fn unsubscribe(&mut self, u: Unsubscribe) {
+        let mut reasons = Vec::with_capacity(u.filters.len());
+        for raw in u.filters {
+            let removed = self.session.lock().subscriptions.remove(&raw);
+            reasons.push(match removed {
+                Some(sub) => {
+                    self.inner.index_remove(&self.session, &sub.filter);
+                    ReasonCode::Success
+                }
+                None if TopicFilter::new(&raw).is_err() => ReasonCode::TopicFilterInvalid,
+                None => ReasonCode::NoSubscriptionExisted,
+            });
+        }
+        self.send(Packet::UnsubAck(SubAck { packet_id: u.packet_id, properties: Properties::default(), reasons }));
+    }
+}
+
+/// What CONNECT negotiated.
+pub(crate) struct Accepted {
+    pub client_id: String,
+    pub expiry: u32,
+    pub keep_alive: u16,
+    pub connack_properties: Properties,
+}
+
+impl Inner {
+    /// Check a CONNECT and work out what the broker grants.
+    pub(crate) fn accept_connect(&self, c: &Connect) -> Result<Accepted, ReasonCode> {
+        let cfg = &self.config;
+        let v5 = c.protocol.is_v5();
+        let aws = cfg.compat == Compat::AwsStrict;
+        let mut props = Properties::default();
+        if c.properties.authentication_method.is_some() {
+            return Err(ReasonCode::BadAuthenticationMethod);
+        }
+        if c.client_id.len() > cfg.max_client_id_len {
+            return Err(ReasonCode::ClientIdentifierNotValid);
+        }
+        let client_id = if c.client_id.is_empty() {
+            if !v5 && !c.clean_start {
+                return Err(ReasonCode::ClientIdentifierNotValid); // [MQTT-3.1.3-8]
+            }
+            let id = self.generated_client_id();
+            if v5 {
+                props.assigned_client_identifier = Some(id.clone());
+            }
+            id
+        } else {
+            c.client_id.clone()
+        };
+        if let Some(w) = &c.will {
+            if w.qos == QoS::ExactlyOnce && aws {
+                return Err(ReasonCode::QosNotSupported);
+            }
+            if w.retain && !cfg.retain_available {
+                return Err(ReasonCode::RetainNotSupported);
+            }
+        }
+        let expiry = if v5 {
+            let asked = c.properties.session_expiry_interval.unwrap_or(0);
+            let granted = asked.min(cfg.max_session_expiry);
+            if granted != asked {
+                props.session_expiry_interval = Some(granted);
+            }
+            granted
+        } else if c.clean_start {
+            0
+        } else {
+            cfg.max_session_expiry
+        };
+        let mut keep_alive = c.keep_alive;
+        if aws && keep_alive == 0 {
+            keep_alive = 1200;
+        }
+        if let Some(max) = cfg.max_keep_alive {
+            if keep_alive == 0 || keep_alive > max {
+                keep_alive = max;
+            }
+        }
+        if let Some(min) = cfg.min_keep_alive {
+            if keep_alive != 0 && keep_alive < min {
+                keep_alive = min;
+            }
+        }
+        if v5 {
+            if keep_alive != c.keep_alive || aws {
+                props.server_keep_alive = Some(keep_alive);
+            }
+            if cfg.receive_maximum != u16::MAX {
+                props.receive_maximum = Some(cfg.receive_maximum);
+            }
+            if aws {
+                props.maximum_qos = Some(1);
+            }
+            if !cfg.retain_available {
+                props.retain_available = Some(0);
+            }
+            props.maximum_packet_size = Some(cfg.max_packet_size);
+            if cfg.topic_alias_maximum > 0 {
+                props.topic_alias_maximum = Some(cfg.topic_alias_maximum);
+            }
+            if !cfg.wildcard_subscriptions {
+                props.wildcard_subscription_available = Some(0);
+            }
+            if !cfg.subscription_identifiers {
+                props.subscription_identifier_available = Some(0);
+            }
+            if !cfg.shared_subscriptions {
+                props.shared_subscription_available = Some(0);
+            }
+        }
+        Ok(Accepted { client_id, expiry, keep_alive, connack_properties: props })
+    }
+
+    fn generated_client_id(&self) -> String {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(self.new_id());
+        let a = h.finish();
+        h.write_u64(a);
+        let b = h.finish();
+        match self.config.compat {
+            // AWS IoT Core's form (aws-iot-core.md §1.4).
+            Compat::AwsStrict => format!(
+                "$GEN/{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                a >> 32, (a >> 16) & 0xffff, a & 0xffff, b >> 48, b & 0xffff_ffff_ffff
+            ),
+            Compat::Spec => format!("kumo-{a:016x}{b:016x}"),
+        }
+    }
+
+    /// Attach a connection to the session for `client_id`, taking it over
+    /// from a live connection if there is one. Returns the session and
+    /// whether an existing session was resumed.
+    pub(crate) async fn attach(
+        &self,
+        client_id: &str,
+        clean_start: bool,
+        expiry: u32,
+        version: ProtocolVersion,
+        link: Link,
+    ) -> (Arc<Session>, bool) {
+        loop {
+            let existing = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(client_id).cloned();
+            if let Some(s) = &existing {
+                let old = s.lock().link.clone();
+                if let Some(old) = old {
+                    let _ = old.kick.send(ReasonCode::SessionTakenOver);
+                    old.wait_closed().await;
+                    continue;
+                }
+            }
+            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            let current = sessions.get(client_id).cloned();
+            let (session, present) = match current {
+                Some(s) if s.lock().link.is_some() => continue, // lost a race; take over again
+                Some(s) if !clean_start => (s, true),
+                Some(s) => {
+                    drop(sessions);
+                    // The old session ends here, so a will still waiting out
+                    // its delay is due now [MQTT-3.1.2-8].
+                    if let Some(will) = self.take_pending_will(s.id) {
+                        self.publish(will);
+                    }
+                    self.end_session(&s);
+                    continue;
+                }
+                None => {
+                    let s = Session::new(self.new_id(), client_id.to_owned(), expiry);
+                    sessions.insert(client_id.to_owned(), s.clone());
+                    (s, false)
+                }
+            };
+            {
+                let mut st = session.lock();
+                st.link = Some(link);
+                st.generation += 1;
+                st.expiry = expiry;
+                st.protocol = Some(version);
+                st.resend = true;
+            }
+            drop(sessions);
+            // Resumed within the will delay: the will is not sent.
+            self.take_pending_will(session.id);
+            return (session, present);
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The writing half of a connection. It owns the socket's write side and
+//! sends, in this order each time it wakes: control packets the reader
+//! queued (CONNACK first of all, acks, SUBACK, PINGRESP, DISCONNECT), then
+//! redeliveries after a reconnect, then new messages from the session queue,
+//! as far as the client's Receive Maximum allows.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use kumo_mqtt::{encode, encoded_len, Ack, Packet, ProtocolVersion, QoS, ReasonCode};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::session::{InFlight, OutMsg, Phase, Session};
+
+/// What the reader asks the writer to do.
+#[derive(Debug)]
+pub(crate) enum Ctrl {
+    Packet(Packet),
+    /// Flush what is pending and close the socket.
+    Close,
+}
+
+/// What the client told us in CONNECT that shapes what we send it.
+#[derive(Debug, Clone)]
+pub(crate) struct Params {
+    pub version: ProtocolVersion,
+    /// The client's Maximum Packet Size (None = unlimited).
+    pub max_packet_size: Option<u32>,
+    /// min(client's Receive Maximum, our in-flight cap).
+    pub window: usize,
+    /// The client's Topic Alias Maximum.
+    pub topic_alias_maximum: u16,
+    /// Request Problem Information (MQTT 5; default true).
+    pub problem_information: bool,
+}
+
+/// Stop filling the buffer past this many bytes and write it out.
+const BATCH_BYTES: usize = 64 * 1024;
+
+struct Writer {
+    params: Params,
+    session: Arc<Session>,
+    aliases: HashMap<Bytes, u16>,
+    buf: BytesMut,
+}
+
+pub(crate) async fn run<W>(
+    mut wr: W,
+    session: Arc<Session>,
+    mut rx: mpsc::UnboundedReceiver<Ctrl>,
+    params: Params,
+    kick: mpsc::UnboundedSender<ReasonCode>,
+) where
+    W: AsyncWrite + Unpin,
+{
+    let mut w = Writer { params, session, aliases: HashMap::new(), buf: BytesMut::with_capacity(8192) };
+    loop {
+        let mut closing = false;
+        tokio::select! {
+            biased;
+            c = rx.recv() => match c {
+                Some(Ctrl::Packet(p)) => w.control(p),
+                Some(Ctrl::Close) | None => closing = true,
+            },
+            _ = w.session.notify.notified() => {}
+        }
+        while !closing {
+            match rx.try_recv() {
+                Ok(Ctrl::Packet(p)) => w.control(p),
+                Ok(Ctrl::Close) => closing = true,
+                Err(_) => break,
+            }
+        }
+        let more = if closing { false } else { w.drain_session() };
+        if !w.buf.is_empty() {
+            let res = wr.write_all(&w.buf).await;
+            w.buf.clear();
+            if let Err(e) = res {
+                tracing::debug!(client_id = %w.session.client_id, error = %e, "write failed");
+                let _ = kick.send(ReasonCode::UnspecifiedError);
+                return;
+            }
+        }
+        if closing {
+            let _ = wr.flush().await;
+            let _ = wr.shutdown().await;
+            return;
+        }
+        if more {
+            w.session.notify.notify_one();
+        }
+    }
+}
+
+impl Writer {
+    fn v5(&self) -> bool {
+        self.params.version.is_v5()
+    }
+
+    fn fits(&self, len: usize) -> bool {
+        self.params.max_packet_size.is_none_or(|m| len <= m as usize)
+    }
+
+    /// Encode a control packet, leaving out optional diagnostics when the
+    /// client asked for none or they would make the packet too large.
+    fn control(&mut self, mut p: Packet) {
+        let strip_allowed = !matches!(p, Packet::ConnAck(_) | Packet::Disconnect(_) | Packet::Publish(_));
+        if self.v5() && strip_allowed && !self.params.problem_information {
+            strip_diagnostics(&mut p);
+        }
+        if self.v5() && !self.fits(encoded_len(&p, self.params.version)) {
+            strip_diagnostics(&mut p);
+        }
+        encode(&p, self.params.version, &mut self.buf);
+    }
+
+    /// Move queued messages into the buffer. Returns true when it stopped
+    /// because the buffer is full and more could be sent.
+    fn drain_session(&mut self) -> bool {
+        let session = self.session.clone();
+        let mut st = session.lock();
+        let now = Instant::now();
+        if st.resend {
+            st.resend = false;
+            let mut pending: Vec<(u64, u16)> = st.inflight.iter().map(|(id, f)| (f.seq, *id)).collect();
+            pending.sort_unstable();
+            for (_, id) in pending {
+                let f = &st.inflight[&id];
+                match f.phase {
+                    Phase::Published => {
+                        let out = f.out.clone();
+                        self.publish(&out, id, true, now);
+                    }
+                    Phase::Released => self.control(Packet::PubRel(Ack::new(id))),
+                }
+            }
+        }
+        while self.buf.len() < BATCH_BYTES {
+            let Some(front) = st.queue.front() else { return false };
+            if front.qos != QoS::AtMostOnce && st.inflight.len() >= self.params.window {
+                return false;
+            }
+            let out = st.queue.pop_front().expect("front exists");
+            if out.msg.is_expired(now) {
+                continue;
+            }
+            if out.qos == QoS::AtMostOnce {
+                self.publish(&out, 0, false, now);
+                continue;
+            }
+            let Some(id) = st.allocate_packet_id() else {
+                st.queue.push_front(out);
+                return false;
+            };
+            if self.publish(&out, id, false, now) {
+                let seq = st.next_seq();
+                st.inflight.insert(id, InFlight { out, phase: Phase::Published, seq });
+            }
+        }
+        !st.queue.is_empty()
+    }
+
+    /// Encode one PUBLISH. Returns false if it was discarded because it
+    /// exceeds the client's Maximum Packet Size ([MQTT-3.1.2-25]).
+    fn publish(&mut self, out: &OutMsg, packet_id: u16, dup: bool, now: Instant) -> bool {
+        let version = self.params.version;
+        let per_subscriber = self.v5()
+            && (!out.sub_ids.is_empty()
+                || out.msg.expires_at.is_some()
+                || self.params.topic_alias_maximum > 0);
+        if !per_subscriber {
+            let enc = out.msg.encoded(version, out.qos, out.retain);
+            if !self.fits(enc.bytes.len()) {
+                return false;
+            }
+            let start = self.buf.len();
+            self.buf.extend_from_slice(&enc.bytes);
+            if dup {
+                self.buf[start] |= 0x08;
+            }
+            if let Some(at) = enc.packet_id_at {
+                self.buf[start + at..start + at + 2].copy_from_slice(&packet_id.to_be_bytes());
+            }
+            return true;
+        }
+        let mut p = out.msg.to_publish(version, out.qos, out.retain);
+        p.dup = dup;
+        p.packet_id = packet_id;
+        p.properties.subscription_identifiers = out.sub_ids.clone();
+        if let Some(at) = out.msg.expires_at {
+            let left = at.saturating_duration_since(now);
+            p.properties.message_expiry_interval = Some(left.as_secs_f64().ceil() as u32);
+        }
+        let mut packet = Packet::Publish(p);
+        let len = encoded_len(&packet, version);
+        if !self.fits(len) {
+            return false;
+        }
+        if let Packet::Publish(p) = &mut packet {
+            if let Some(&alias) = self.aliases.get(&p.topic) {
+                p.properties.topic_alias = Some(alias);
+                p.topic = Bytes::new();
+            } else if self.aliases.len() < usize::from(self.params.topic_alias_maximum)
+                && self.fits(len + 3)
+            {
+                let alias = self.aliases.len() as u16 + 1;
+                self.aliases.insert(p.topic.clone(), alias);
+                p.properties.topic_alias = Some(alias);
+            }
+        }
+        encode(&packet, version, &mut self.buf);
+        true
+    }
+}
+
+fn strip_diagnostics(p: &mut Packet) {
+    let props = match p {
+        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => &mut a.properties,
+        Packet::SubAck(s) | Packet::UnsubAck(s) => &mut s.properties,
+        Packet::Disconnect(d) => &mut d.properties,
+        Packet::ConnAck(c) => &mut c.properties,
+        Packet::Auth(a) => &mut a.properties,
+        _ => return,
+    };
+    props.reason_string = None;
+    props.user_properties.clear();
+}
