@@ -1,0 +1,104 @@
+//! The configuration file's shape, exactly as written by an operator: every
+//! field optional (absent = default), unknown fields rejected. The meaning
+//! of each field is documented in `kumo.example.toml` at the repository
+//! root; defaults are applied in `config::resolve`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub listeners: ListenersFile,
+    #[serde(default)]
+    pub tls: TlsFile,
+    #[serde(default)]
+    pub mqtt: MqttFile,
+    #[serde(default)]
+    pub log: LogFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenersFile {
+    #[serde(default)]
+    pub tcp: ListenerFile,
+    #[serde(default)]
+    pub tls: ListenerFile,
+    #[serde(default)]
+    pub alpn: ListenerFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerFile {
+    pub enabled: Option<bool>,
+    pub bind: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub endpoint_names: Option<Vec<String>>,
+    pub client_ca_file: Option<PathBuf>,
+    pub require_client_cert: Option<bool>,
+    pub handshake_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttFile {
+    pub compat: Option<CompatName>,
+    pub max_packet_size: Option<u32>,
+    pub max_payload_size: Option<u32>,
+    pub receive_maximum: Option<u16>,
+    pub max_inflight: Option<u16>,
+    pub max_queued_messages: Option<usize>,
+    pub topic_alias_maximum: Option<u16>,
+    pub max_keep_alive: Option<u16>,
+    pub min_keep_alive: Option<u16>,
+    pub max_session_expiry: Option<u32>,
+    pub connect_timeout_secs: Option<u64>,
+    pub retain_available: Option<bool>,
+    pub shared_subscriptions: Option<bool>,
+    pub wildcard_subscriptions: Option<bool>,
+    pub subscription_identifiers: Option<bool>,
+    pub max_client_id_len: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFile {
+    pub level: Option<String>,
+    pub format: Option<LogFormat>,
+}
+
+/// `mqtt.compat`: which behaviour profile the broker starts from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompatName {
+    #[default]
+    Spec,
+    AwsStrict,
+}
+
+impl CompatName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompatName::Spec => "spec",
+            CompatName::AwsStrict => "aws_strict",
+        }
+    }
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}

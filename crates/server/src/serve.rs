@@ -1,0 +1,148 @@
+//! `kumo serve`: start-up order, the running server, graceful shutdown.
+//!
+//! Start-up is ordered so that every failure happens before anything is
+//! served: configuration (exit 2) → logging → signal handlers → PKI
+//! (exit 2 for an unsafe key) → TLS configs → bind every listener (exit 1,
+//! naming the address) → ports file → accept.
+//!
+//! Shutdown on the first SIGTERM or SIGINT: stop accepting (the accept
+//! loops end and drop their sockets), then `broker.shutdown()` (wills,
+//! DISCONNECT 0x8B, close connections; bounded by the broker, and by
+//! [`BROKER_SHUTDOWN_LIMIT`] here as a backstop), then exit 0. A second
+//! signal during shutdown exits at once with 130.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use kumo_broker::Broker;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::cli::ServeArgs;
+use crate::config::{self, Config, LogFormat};
+use crate::error::{Failure, Result};
+use crate::{listeners, logging, pki, tls};
+
+/// Backstop on `broker.shutdown()`, which bounds itself already.
+const BROKER_SHUTDOWN_LIMIT: Duration = Duration::from_secs(30);
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let loaded = config::load(args.config.config.as_deref(), std::env::vars(), args.config.data_dir)
+        .map_err(Failure::config)?;
+    logging::init(&loaded.config.log);
+    match &loaded.source {
+        Some(p) => info!(file = %p.display(), "configuration loaded"),
+        None => info!("no --config file given: using defaults and KUMO_* environment overrides"),
+    }
+    for v in &loaded.env_applied {
+        info!("configuration override from environment variable {v}");
+    }
+    for v in &loaded.env_unknown {
+        warn!("ignoring environment variable {v}: it matches no configuration field");
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kumo")
+        .build()
+        .context("cannot start the tokio runtime")?;
+    let result = runtime.block_on(serve(loaded.config, args.ports_file));
+    // Connection tasks the broker did not close must not hold up the exit.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
+    // Registered before the ports file appears, so that a supervisor's
+    // SIGTERM right after start-up is a graceful shutdown, not a kill.
+    let mut signals = Signals::new()?;
+    if let Some(p) = &ports_file {
+        // A stale file from an earlier run must not be mistaken for ours.
+        let _ = std::fs::remove_file(p);
+    }
+
+    let identity = pki::ensure_server_identity(&config.data_dir, &config.tls.endpoint_names)?;
+    for event in &identity.events {
+        info!("{event}");
+    }
+    let tls = tls::build(identity, &config.tls)?;
+    let broker = Broker::new(config.mqtt.broker_config());
+    let bound = listeners::bind_all(&config, &tls).await?;
+
+    announce_root_ca(&config);
+    info!(
+        compat = config.mqtt.compat.as_str(),
+        endpoint_names = ?config.tls.endpoint_names,
+        client_ca_file = %config.tls.client_ca_file.display(),
+        require_client_cert = config.tls.require_client_cert,
+        "kumo {} starting", env!("CARGO_PKG_VERSION")
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ports: Vec<_> = bound.iter().map(|b| (b.kind.name(), b.addr)).collect();
+    let tasks = listeners::start(bound, &broker, config.tls.handshake_timeout(), &stop_rx);
+    if let Some(p) = &ports_file {
+        let bound_ports: Vec<(&str, u16)> = ports.iter().map(|(n, a)| (*n, a.port())).collect();
+        listeners::write_ports_file(p, &bound_ports)?;
+        info!(path = %p.display(), "ports file written");
+    }
+    info!("ready");
+
+    let which = signals.next().await;
+    info!("received {which}: shutting down (send it again to exit immediately)");
+    tokio::spawn(async move {
+        let again = signals.next().await;
+        eprintln!("kumo: received {again} again: exiting immediately");
+        std::process::exit(130);
+    });
+
+    let _ = stop_tx.send(true);
+    listeners::stop(tasks).await;
+    info!("listeners closed; shutting down the broker");
+    if tokio::time::timeout(BROKER_SHUTDOWN_LIMIT, broker.shutdown()).await.is_err() {
+        warn!("broker shutdown did not finish within {BROKER_SHUTDOWN_LIMIT:?}; exiting anyway");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Say, prominently, which file devices must trust.
+fn announce_root_ca(config: &Config) {
+    let path = pki::CaDir::new(&config.data_dir).root_cert();
+    let shown = absolute(&path);
+    info!(path = %shown.display(), "devices must trust this root CA (the connect kit's root-CA.crt)");
+    if config.log.format == LogFormat::Text {
+        eprintln!();
+        eprintln!("  Root CA for devices (save as root-CA.crt):");
+        eprintln!("    {}", shown.display());
+        eprintln!();
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// SIGTERM and SIGINT as one stream.
+struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
