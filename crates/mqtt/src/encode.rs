@@ -8,7 +8,7 @@ use crate::*;
 
 /// Append `packet`, encoded for `version`, to `out`.
 pub fn encode(packet: &Packet, version: ProtocolVersion, out: &mut BytesMut) {
-    let v5 = version.is_v5();
+    let v5 = is_v5(packet, version);
     let body = body_len(packet, v5);
     out.reserve(1 + varint_len(body as u32) + body);
     out.put_u8(first_byte(packet));
@@ -37,8 +37,19 @@ fn encode_publish_inner(p: &Publish, version: ProtocolVersion, out: &mut BytesMu
 
 /// The size of `packet` on the wire, fixed header included.
 pub fn encoded_len(packet: &Packet, version: ProtocolVersion) -> usize {
-    let body = body_len(packet, version.is_v5());
+    let body = body_len(packet, is_v5(packet, version));
     1 + varint_len(body as u32) + body
+}
+
+/// Whether to write MQTT 5 fields. A CONNECT says its own protocol level (as
+/// `decode` reads it), so its properties follow `Connect::protocol`, not the
+/// connection's version: otherwise a level-5 CONNECT encoded with `V311`
+/// would omit the property lengths its level byte promises.
+fn is_v5(packet: &Packet, version: ProtocolVersion) -> bool {
+    match packet {
+        Packet::Connect(c) => c.protocol.is_v5(),
+        _ => version.is_v5(),
+    }
 }
 
 fn publish_first_byte(p: &Publish) -> u8 {

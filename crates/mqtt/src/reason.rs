@@ -92,7 +92,7 @@ impl ReasonCode {
             PacketType::ConnAck => {
                 matches!(self, Success) || (v >= 0x80 && !matches!(self,
                     DisconnectWithWill | KeepAliveTimeout | SessionTakenOver | TopicFilterInvalid
-                    | TopicNameInvalid | PacketIdentifierInUse | PacketIdentifierNotFound
+                    | PacketIdentifierInUse | PacketIdentifierNotFound
                     | ReceiveMaximumExceeded | TopicAliasInvalid | MessageRateTooHigh
                     | AdministrativeAction | ServerShuttingDown | SharedSubscriptionsNotSupported
                     | MaximumConnectTime | SubscriptionIdentifiersNotSupported
