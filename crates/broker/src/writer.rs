@@ -17,6 +17,7 @@ use crate::session::{InFlight, OutMsg, Phase, Session};
 
 /// What the reader asks the writer to do.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per control packet; not on the fan-out path
 pub(crate) enum Ctrl {
     Packet(Packet),
     /// Flush what is pending and close the socket.
