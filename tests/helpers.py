@@ -762,7 +762,9 @@ class Collector:
         return [m.payload for m in self.snapshot()]
 
     def summary(self) -> str:
-        return repr([(m.topic, m.payload[:40], m.qos, int(m.retain)) for m in self.messages])
+        ms = self.messages
+        head = f"{len(ms)} messages" + (", last 20: " if len(ms) > 20 else ": ")
+        return head + repr([(m.topic, m.payload[:40], m.qos, int(m.retain)) for m in ms[-20:]])
 
 
 class PahoClient:
