@@ -17,7 +17,9 @@ fn load(args: ConfigArgs) -> Result<Loaded> {
     let loaded = config::load(args.config.as_deref(), std::env::vars(), args.data_dir)
         .map_err(Failure::config)?;
     for v in &loaded.env_unknown {
-        eprintln!("kumo: warning: ignoring environment variable {v}: it matches no configuration field");
+        eprintln!(
+            "kumo: warning: ignoring environment variable {v}: it matches no configuration field"
+        );
     }
     Ok(loaded)
 }
@@ -28,7 +30,9 @@ fn check_config(args: ConfigArgs) -> Result<()> {
     let loaded = load(args)?;
     let c = &loaded.config;
     pki::check_existing(&c.data_dir)?;
-    if c.tls.client_ca_file != config::default_client_ca(&c.data_dir) || c.tls.client_ca_file.exists() {
+    if c.tls.client_ca_file != config::default_client_ca(&c.data_dir)
+        || c.tls.client_ca_file.exists()
+    {
         pki::root_store(&c.tls.client_ca_file)
             .map_err(|f| Failure::config(anyhow::anyhow!("tls.client_ca_file: {:#}", f.error)))?;
     }
@@ -54,6 +58,9 @@ fn cert_issue(args: IssueArgs) -> Result<()> {
     println!("certificate: {}", issued.cert.display());
     println!("private key: {}", issued.private_key.display());
     println!("public key:  {}", issued.public_key.display());
-    println!("root CA:     {}", pki::CaDir::new(data_dir).root_cert().display());
+    println!(
+        "root CA:     {}",
+        pki::CaDir::new(data_dir).root_cert().display()
+    );
     Ok(())
 }

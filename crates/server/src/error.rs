@@ -26,11 +26,17 @@ pub enum Kind {
 
 impl Failure {
     pub fn config(error: impl Into<anyhow::Error>) -> Self {
-        Failure { kind: Kind::Config, error: error.into() }
+        Failure {
+            kind: Kind::Config,
+            error: error.into(),
+        }
     }
 
     pub fn runtime(error: impl Into<anyhow::Error>) -> Self {
-        Failure { kind: Kind::Runtime, error: error.into() }
+        Failure {
+            kind: Kind::Runtime,
+            error: error.into(),
+        }
     }
 
     pub fn exit_code(&self) -> ExitCode {

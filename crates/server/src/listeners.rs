@@ -79,9 +79,16 @@ pub async fn bind_all(config: &Config, tls: &TlsConfigs) -> Result<Vec<Bound>> {
         if !listener.enabled {
             continue;
         }
-        let socket = TcpListener::bind(listener.bind).await.map_err(|e| bind_error(kind, listener.bind, e))?;
+        let socket = TcpListener::bind(listener.bind)
+            .await
+            .map_err(|e| bind_error(kind, listener.bind, e))?;
         let addr = socket.local_addr()?;
-        bound.push(Bound { kind, addr, listener: socket, tls: tls.map(TlsAcceptor::from) });
+        bound.push(Bound {
+            kind,
+            addr,
+            listener: socket,
+            tls: tls.map(TlsAcceptor::from),
+        });
     }
     Ok(bound)
 }
@@ -96,7 +103,10 @@ fn bind_error(kind: Kind, addr: SocketAddr, e: io::Error) -> Failure {
         _ => "",
     };
     let hint = hint.replace("{}", kind.name());
-    Failure::runtime(anyhow!("cannot listen on {addr} for the {} listener: {e}{hint}", kind.name()))
+    Failure::runtime(anyhow!(
+        "cannot listen on {addr} for the {} listener: {e}{hint}",
+        kind.name()
+    ))
 }
 
 /// Write `{"tcp": port, "tls": port, "alpn": port}` (bound listeners only)
@@ -122,12 +132,22 @@ pub fn start(
         .into_iter()
         .map(|b| {
             info!(listener = %b.kind.name(), addr = %b.addr, "listening");
-            tokio::spawn(accept_loop(b, broker.clone(), handshake_timeout, shutdown.clone()))
+            tokio::spawn(accept_loop(
+                b,
+                broker.clone(),
+                handshake_timeout,
+                shutdown.clone(),
+            ))
         })
         .collect()
 }
 
-async fn accept_loop(b: Bound, broker: Broker, handshake_timeout: Duration, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    b: Bound,
+    broker: Broker,
+    handshake_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let listener_name = b.kind.name();
     loop {
         let accepted = tokio::select! {
@@ -139,7 +159,12 @@ async fn accept_loop(b: Bound, broker: Broker, handshake_timeout: Duration, mut 
                 if let Err(e) = stream.set_nodelay(true) {
                     debug!(listener = listener_name, %remote, "cannot set TCP_NODELAY: {e}");
                 }
-                let conn = Conn { kind: b.kind, remote, tls: b.tls.clone(), handshake_timeout };
+                let conn = Conn {
+                    kind: b.kind,
+                    remote,
+                    tls: b.tls.clone(),
+                    handshake_timeout,
+                };
                 tokio::spawn(connection(conn, stream, broker.clone()));
             }
             Err(e) => {
@@ -163,12 +188,18 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker) {
     let listener = conn.kind.name();
     let remote = conn.remote;
     let Some(acceptor) = conn.tls else {
-        let info = ConnectionInfo { remote, listener, client_cert: None, server_name: None };
+        let info = ConnectionInfo {
+            remote,
+            listener,
+            client_cert: None,
+            server_name: None,
+        };
         debug!(listener, %remote, "connection accepted");
         return broker.serve(stream, info).await;
     };
 
-    let mut tls = match tokio::time::timeout(conn.handshake_timeout, acceptor.accept(stream)).await {
+    let mut tls = match tokio::time::timeout(conn.handshake_timeout, acceptor.accept(stream)).await
+    {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => return info!(listener, %remote, "TLS handshake failed: {e}"),
         Err(_) => {
@@ -177,8 +208,13 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker) {
     };
     let (_, session) = tls.get_ref();
     let server_name = session.server_name().map(str::to_owned);
-    let client_cert = session.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
-    let alpn = session.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned());
+    let client_cert = session
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec());
+    let alpn = session
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
 
     if conn.kind == Kind::Alpn && alpn.as_deref().map(str::as_bytes) != Some(ALPN_MQTT) {
         match &alpn {
@@ -195,7 +231,12 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker) {
         listener, %remote, sni = server_name.as_deref(), alpn = alpn.as_deref(),
         client_cert = client_cert.is_some(), "TLS connection accepted"
     );
-    let info = ConnectionInfo { remote, listener, client_cert, server_name };
+    let info = ConnectionInfo {
+        remote,
+        listener,
+        client_cert,
+        server_name,
+    };
     broker.serve(tls, info).await
 }
 

@@ -21,7 +21,9 @@ pub fn init(cfg: &LogConfig) {
         })
         // `config::resolve` validated the level already.
         .unwrap_or_else(|| EnvFilter::new(&cfg.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     match cfg.format {
         LogFormat::Text => builder.init(),

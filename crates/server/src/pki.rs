@@ -55,7 +55,9 @@ pub struct CaDir {
 
 impl CaDir {
     pub fn new(data_dir: &Path) -> Self {
-        CaDir { dir: data_dir.join("ca") }
+        CaDir {
+            dir: data_dir.join("ca"),
+        }
     }
     pub fn root_cert(&self) -> PathBuf {
         self.dir.join("root-CA.crt")
@@ -115,8 +117,7 @@ impl CaRole {
 
 /// Refuse a private key file that group or others can access.
 pub fn check_key_permissions(path: &Path) -> Result<()> {
-    let meta = fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(Failure::config(anyhow!(
@@ -141,14 +142,21 @@ pub fn check_existing(data_dir: &Path) -> Result<()> {
 
 /// First-start bootstrap and every-start check: make sure both CAs and a
 /// server certificate for `endpoint_names` exist, and return the latter.
-pub fn ensure_server_identity(data_dir: &Path, endpoint_names: &[String]) -> Result<ServerIdentity> {
+pub fn ensure_server_identity(
+    data_dir: &Path,
+    endpoint_names: &[String],
+) -> Result<ServerIdentity> {
     let dir = CaDir::new(data_dir);
     let mut events = Vec::new();
     let root = ensure_ca(&dir, CaRole::Root, &mut events)?;
     ensure_ca(&dir, CaRole::Device, &mut events)?;
 
     let root_key_id = hex(&root.cert.key_identifier());
-    let wanted = ServerMeta { names: endpoint_names.to_vec(), not_after: 0, issuer_key_id: root_key_id };
+    let wanted = ServerMeta {
+        names: endpoint_names.to_vec(),
+        not_after: 0,
+        issuer_key_id: root_key_id,
+    };
     let renew_by = OffsetDateTime::now_utc() + time::Duration::days(SERVER_RENEW_DAYS);
     let current: Option<ServerMeta> = fs::read(dir.server_meta())
         .ok()
@@ -157,7 +165,9 @@ pub fn ensure_server_identity(data_dir: &Path, endpoint_names: &[String]) -> Res
         _ if !dir.server_cert().exists() || !dir.server_key().exists() => Some("created"),
         None => Some("regenerated (no record of its names)"),
         Some(m) if m.names != wanted.names => Some("regenerated: tls.endpoint_names changed"),
-        Some(m) if m.issuer_key_id != wanted.issuer_key_id => Some("regenerated: the root CA changed"),
+        Some(m) if m.issuer_key_id != wanted.issuer_key_id => {
+            Some("regenerated: the root CA changed")
+        }
         Some(m) if m.not_after < renew_by.unix_timestamp() => Some("renewed: it expires soon"),
         Some(_) => None,
     };
@@ -165,9 +175,19 @@ pub fn ensure_server_identity(data_dir: &Path, endpoint_names: &[String]) -> Res
         let (cert_pem, key_pem, not_after) = make_server_cert(&root, endpoint_names)?;
         write_file(&dir.server_key(), key_pem.as_bytes(), 0o600)?;
         write_file(&dir.server_cert(), cert_pem.as_bytes(), 0o644)?;
-        let meta = ServerMeta { not_after, ..wanted };
-        write_file(&dir.server_meta(), &serde_json::to_vec_pretty(&meta)?, 0o644)?;
-        events.push(format!("server certificate {reason}: {}", dir.server_cert().display()));
+        let meta = ServerMeta {
+            not_after,
+            ..wanted
+        };
+        write_file(
+            &dir.server_meta(),
+            &serde_json::to_vec_pretty(&meta)?,
+            0o644,
+        )?;
+        events.push(format!(
+            "server certificate {reason}: {}",
+            dir.server_cert().display()
+        ));
     } else {
         check_key_permissions(&dir.server_key())?;
     }
@@ -201,7 +221,9 @@ pub struct IssuedDevice {
 pub fn issue_device_cert(data_dir: &Path, name: &str, out_dir: &Path) -> Result<IssuedDevice> {
     if name.is_empty()
         || name.len() > 128
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-:".contains(&b))
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-:".contains(&b))
     {
         return Err(Failure::config(anyhow!(
             "invalid name {name:?}: use 1 to 128 characters from a-z A-Z 0-9 _ - : (like an AWS IoT thing name)"
@@ -259,9 +281,17 @@ fn ensure_ca(dir: &CaDir, role: CaRole, events: &mut Vec<String>) -> Result<Ca> 
             if !cert_path.exists() {
                 // Same subject and key: certificates it signed stay valid.
                 write_file(&cert_path, cert.pem().as_bytes(), 0o644)?;
-                events.push(format!("{} certificate re-created from its key: {}", role.label(), cert_path.display()));
+                events.push(format!(
+                    "{} certificate re-created from its key: {}",
+                    role.label(),
+                    cert_path.display()
+                ));
             }
-            Ok(Ca { cert, key, cert_path })
+            Ok(Ca {
+                cert,
+                key,
+                cert_path,
+            })
         }
         (true, false) => Err(Failure::runtime(anyhow!(
             "{} exists but its key {} is missing; restore the key, or remove the certificate \
@@ -276,7 +306,11 @@ fn ensure_ca(dir: &CaDir, role: CaRole, events: &mut Vec<String>) -> Result<Ca> 
             write_file(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
             write_file(&cert_path, cert.pem().as_bytes(), 0o644)?;
             events.push(format!("{} created: {}", role.label(), cert_path.display()));
-            Ok(Ca { cert, key, cert_path })
+            Ok(Ca {
+                cert,
+                key,
+                cert_path,
+            })
         }
     }
 }
@@ -286,7 +320,9 @@ fn ensure_ca(dir: &CaDir, role: CaRole, events: &mut Vec<String>) -> Result<Ca> 
 fn ca_params(role: CaRole, key: &KeyPair) -> Result<CertificateParams> {
     // The key identifier (truncated SHA-256 of the public key) makes the
     // subject unique per installation.
-    let key_id = CertificateParams::default().self_signed(key)?.key_identifier();
+    let key_id = CertificateParams::default()
+        .self_signed(key)?
+        .key_identifier();
     let mut params = CertificateParams::default();
     params.distinguished_name = dn(&format!("{} {}", role.label(), &hex(&key_id)[..16]));
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -316,7 +352,10 @@ fn make_server_cert(root: &Ca, names: &[String]) -> Result<(String, String, i64)
         })
         .collect::<Result<_, rcgen::Error>>()?;
     params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
     set_validity(&mut params, SERVER_CERT_DAYS);
@@ -368,16 +407,23 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 pub fn root_store(path: &Path) -> Result<rustls::RootCertStore> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in read_certs(path)? {
-        roots
-            .add(cert)
-            .map_err(|e| anyhow!("{} holds a certificate rustls cannot use as a CA: {e}", path.display()))?;
+        roots.add(cert).map_err(|e| {
+            anyhow!(
+                "{} holds a certificate rustls cannot use as a CA: {e}",
+                path.display()
+            )
+        })?;
     }
     Ok(roots)
 }
 
 /// Check the server chain verifies against `root-CA.crt` for every
 /// non-wildcard endpoint name, as a device would.
-fn verify_server_chain(root: &Path, chain: &[CertificateDer<'static>], names: &[String]) -> Result<()> {
+fn verify_server_chain(
+    root: &Path,
+    chain: &[CertificateDer<'static>],
+    names: &[String],
+) -> Result<()> {
     let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
         Arc::new(root_store(root)?),
         provider(),
@@ -406,7 +452,12 @@ fn verify_client_chain(ca: &Path, cert: &CertificateDer<'_>) -> Result<()> {
     .build()?;
     verifier
         .verify_client_cert(cert, &[], UnixTime::now())
-        .map_err(|e| anyhow!("the new device certificate does not verify against {}: {e}", ca.display()))?;
+        .map_err(|e| {
+            anyhow!(
+                "the new device certificate does not verify against {}: {e}",
+                ca.display()
+            )
+        })?;
     Ok(())
 }
 
@@ -424,7 +475,11 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     ));
     let write = || -> std::io::Result<()> {
         let _ = fs::remove_file(&tmp);
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()?;

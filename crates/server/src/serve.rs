@@ -29,8 +29,12 @@ use crate::{listeners, logging, pki, tls};
 const BROKER_SHUTDOWN_LIMIT: Duration = Duration::from_secs(30);
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    let loaded = config::load(args.config.config.as_deref(), std::env::vars(), args.config.data_dir)
-        .map_err(Failure::config)?;
+    let loaded = config::load(
+        args.config.config.as_deref(),
+        std::env::vars(),
+        args.config.data_dir,
+    )
+    .map_err(Failure::config)?;
     logging::init(&loaded.config.log);
     match &loaded.source {
         Some(p) => info!(file = %p.display(), "configuration loaded"),
@@ -101,7 +105,10 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
     let _ = stop_tx.send(true);
     listeners::stop(tasks).await;
     info!("listeners closed; shutting down the broker");
-    if tokio::time::timeout(BROKER_SHUTDOWN_LIMIT, broker.shutdown()).await.is_err() {
+    if tokio::time::timeout(BROKER_SHUTDOWN_LIMIT, broker.shutdown())
+        .await
+        .is_err()
+    {
         warn!("broker shutdown did not finish within {BROKER_SHUTDOWN_LIMIT:?}; exiting anyway");
     }
     info!("stopped");

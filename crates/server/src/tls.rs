@@ -35,14 +35,16 @@ pub struct TlsConfigs {
 pub fn build(identity: ServerIdentity, cfg: &TlsConfig) -> Result<TlsConfigs> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
 
-    let roots = pki::root_store(&cfg.client_ca_file).map_err(|f| {
-        Failure::config(anyhow!("tls.client_ca_file: {:#}", f.error))
-    })?;
-    let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    let roots = pki::root_store(&cfg.client_ca_file)
+        .map_err(|f| Failure::config(anyhow!("tls.client_ca_file: {:#}", f.error)))?;
+    let mut verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
     if !cfg.require_client_cert {
         verifier = verifier.allow_unauthenticated();
     }
-    let verifier = verifier.build().map_err(|e| Failure::config(anyhow!("tls.client_ca_file: {e}")))?;
+    let verifier = verifier
+        .build()
+        .map_err(|e| Failure::config(anyhow!("tls.client_ca_file: {e}")))?;
 
     let signing_key = provider
         .key_provider
@@ -50,7 +52,11 @@ pub fn build(identity: ServerIdentity, cfg: &TlsConfig) -> Result<TlsConfigs> {
         .map_err(|e| anyhow!("cannot use the server key: {e}"))?;
     let resolver = Arc::new(EndpointResolver {
         key: Arc::new(CertifiedKey::new(identity.chain, signing_key)),
-        names: cfg.endpoint_names.iter().map(|n| n.to_ascii_lowercase()).collect(),
+        names: cfg
+            .endpoint_names
+            .iter()
+            .map(|n| n.to_ascii_lowercase())
+            .collect(),
     });
 
     let tls = ServerConfig::builder_with_provider(provider)
@@ -58,8 +64,15 @@ pub fn build(identity: ServerIdentity, cfg: &TlsConfig) -> Result<TlsConfigs> {
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(resolver);
     let mut alpn = tls.clone();
-    alpn.alpn_protocols = vec![ALPN_MQTT.to_vec(), ALPN_HTTP_CA.to_vec(), ALPN_HTTP11.to_vec()];
-    Ok(TlsConfigs { tls: Arc::new(tls), alpn: Arc::new(alpn) })
+    alpn.alpn_protocols = vec![
+        ALPN_MQTT.to_vec(),
+        ALPN_HTTP_CA.to_vec(),
+        ALPN_HTTP11.to_vec(),
+    ];
+    Ok(TlsConfigs {
+        tls: Arc::new(tls),
+        alpn: Arc::new(alpn),
+    })
 }
 
 /// Presents the server certificate when the SNI is an endpoint name or absent.
@@ -103,7 +116,10 @@ mod tests {
 
     #[test]
     fn sni_matching() {
-        let names: Vec<String> = ["localhost", "*.iot.example"].iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = ["localhost", "*.iot.example"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert!(sni_matches(&names, "localhost"));
         assert!(sni_matches(&names, "LocalHost."));
         assert!(sni_matches(&names, "abc-ats.iot.example"));

@@ -81,8 +81,10 @@ pub fn apply(
     table: &mut toml::Table,
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Applied, ConfigError> {
-    let mut vars: Vec<(String, String)> =
-        vars.into_iter().filter(|(k, _)| k.starts_with("KUMO_")).collect();
+    let mut vars: Vec<(String, String)> = vars
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("KUMO_"))
+        .collect();
     vars.sort();
     let mut out = Applied::default();
     for (name, raw) in vars {
@@ -111,7 +113,9 @@ fn convert(kind: Kind, raw: &str) -> Result<toml::Value, String> {
             _ => return Err("expected true or false".into()),
         },
         UInt(max) => {
-            let n: u64 = raw.parse().map_err(|_| "expected a non-negative integer".to_owned())?;
+            let n: u64 = raw
+                .parse()
+                .map_err(|_| "expected a non-negative integer".to_owned())?;
             if n > max {
                 return Err(format!("must be at most {max}"));
             }

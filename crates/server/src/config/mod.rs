@@ -159,8 +159,9 @@ pub fn load(
 ) -> Result<Loaded, ConfigError> {
     let (text, source) = match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", p.display())))?;
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                ConfigError(format!("cannot read config file {}: {e}", p.display()))
+            })?;
             (text, Some(p.to_path_buf()))
         }
         None => (String::new(), None),
@@ -182,7 +183,11 @@ pub fn load(
         let culprit = applied
             .applied
             .iter()
-            .find(|v| env::KEYS.iter().any(|(k, _)| env::var_name(k) == **v && msg.contains(&format!("`{k}`"))))
+            .find(|v| {
+                env::KEYS
+                    .iter()
+                    .any(|(k, _)| env::var_name(k) == **v && msg.contains(&format!("`{k}`")))
+            })
             .map(|v| format!("environment variable {v}"))
             .unwrap_or_else(|| "after applying environment overrides".into());
         ConfigError(format!("{culprit}: {}", msg.trim_end()))
@@ -203,7 +208,12 @@ pub fn load(
         }
         config.data_dir = dir;
     }
-    Ok(Loaded { config, source, env_applied: applied.applied, env_unknown: applied.unknown })
+    Ok(Loaded {
+        config,
+        source,
+        env_applied: applied.applied,
+        env_unknown: applied.unknown,
+    })
 }
 
 /// Kumo's own device CA, the default trust anchor for client certificates.
@@ -228,9 +238,15 @@ fn resolve(f: FileConfig) -> Result<Config, ResolveError> {
         let key = format!("listeners.{name}.bind");
         let bind = l.bind.as_deref().unwrap_or(default_bind);
         let bind: SocketAddr = bind.parse().map_err(|_| {
-            bad(&key, format!("`{bind}` is not an IP:port socket address (e.g. 0.0.0.0:8883)"))
+            bad(
+                &key,
+                format!("`{bind}` is not an IP:port socket address (e.g. 0.0.0.0:8883)"),
+            )
         })?;
-        Ok::<_, ResolveError>(Listener { enabled: l.enabled.unwrap_or(default_on), bind })
+        Ok::<_, ResolveError>(Listener {
+            enabled: l.enabled.unwrap_or(default_on),
+            bind,
+        })
     };
     let l = &f.listeners;
     // Plain TCP is for development: off unless a bind address or
@@ -241,7 +257,10 @@ fn resolve(f: FileConfig) -> Result<Config, ResolveError> {
         alpn: listener("alpn", &l.alpn, true, "0.0.0.0:443")?,
     };
     if !(listeners.tcp.enabled || listeners.tls.enabled || listeners.alpn.enabled) {
-        return Err(bad("listeners", "every listener is disabled; enable at least one"));
+        return Err(bad(
+            "listeners",
+            "every listener is disabled; enable at least one",
+        ));
     }
 
     let endpoint_names = match f.tls.endpoint_names {
@@ -256,7 +275,10 @@ fn resolve(f: FileConfig) -> Result<Config, ResolveError> {
         }
         None => default_endpoint_names(),
     };
-    let client_ca_file = f.tls.client_ca_file.unwrap_or_else(|| default_client_ca(&data_dir));
+    let client_ca_file = f
+        .tls
+        .client_ca_file
+        .unwrap_or_else(|| default_client_ca(&data_dir));
     let handshake_timeout_secs = f.tls.handshake_timeout_secs.unwrap_or(10);
     if handshake_timeout_secs == 0 {
         return Err(bad("tls.handshake_timeout_secs", "must be at least 1"));
@@ -272,11 +294,23 @@ fn resolve(f: FileConfig) -> Result<Config, ResolveError> {
 
     let level = f.log.level.unwrap_or_else(|| "info".into());
     if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
-        return Err(bad("log.level", format!("`{level}` is not a level or filter (try info, debug, kumo=debug)")));
+        return Err(bad(
+            "log.level",
+            format!("`{level}` is not a level or filter (try info, debug, kumo=debug)"),
+        ));
     }
-    let log = LogConfig { level, format: f.log.format.unwrap_or_default() };
+    let log = LogConfig {
+        level,
+        format: f.log.format.unwrap_or_default(),
+    };
 
-    Ok(Config { data_dir, listeners, tls, mqtt, log })
+    Ok(Config {
+        data_dir,
+        listeners,
+        tls,
+        mqtt,
+        log,
+    })
 }
 
 fn resolve_mqtt(m: &file::MqttFile) -> Result<MqttConfig, ResolveError> {
@@ -288,7 +322,9 @@ fn resolve_mqtt(m: &file::MqttFile) -> Result<MqttConfig, ResolveError> {
     let c = MqttConfig {
         compat,
         max_packet_size: m.max_packet_size.unwrap_or(base.max_packet_size),
-        max_payload_size: m.max_payload_size.unwrap_or(base.max_payload_size.unwrap_or(0)),
+        max_payload_size: m
+            .max_payload_size
+            .unwrap_or(base.max_payload_size.unwrap_or(0)),
         receive_maximum: m.receive_maximum.unwrap_or(base.receive_maximum),
         max_inflight: m.max_inflight.unwrap_or(base.max_inflight),
         max_queued_messages: m.max_queued_messages.unwrap_or(base.max_queued_messages),
@@ -296,10 +332,14 @@ fn resolve_mqtt(m: &file::MqttFile) -> Result<MqttConfig, ResolveError> {
         max_keep_alive: m.max_keep_alive.unwrap_or(base.max_keep_alive.unwrap_or(0)),
         min_keep_alive: m.min_keep_alive.unwrap_or(base.min_keep_alive.unwrap_or(0)),
         max_session_expiry: m.max_session_expiry.unwrap_or(base.max_session_expiry),
-        connect_timeout_secs: m.connect_timeout_secs.unwrap_or(base.connect_timeout.as_secs()),
+        connect_timeout_secs: m
+            .connect_timeout_secs
+            .unwrap_or(base.connect_timeout.as_secs()),
         retain_available: m.retain_available.unwrap_or(base.retain_available),
         shared_subscriptions: m.shared_subscriptions.unwrap_or(base.shared_subscriptions),
-        wildcard_subscriptions: m.wildcard_subscriptions.unwrap_or(base.wildcard_subscriptions),
+        wildcard_subscriptions: m
+            .wildcard_subscriptions
+            .unwrap_or(base.wildcard_subscriptions),
         subscription_identifiers: m
             .subscription_identifiers
             .unwrap_or(base.subscription_identifiers),
@@ -307,25 +347,40 @@ fn resolve_mqtt(m: &file::MqttFile) -> Result<MqttConfig, ResolveError> {
     };
     // MQTT's Remaining Length tops out at 268,435,455 (+ up to 5 header bytes).
     if !(64..=268_435_460).contains(&c.max_packet_size) {
-        return Err(bad("mqtt.max_packet_size", "must be between 64 and 268435460 bytes"));
+        return Err(bad(
+            "mqtt.max_packet_size",
+            "must be between 64 and 268435460 bytes",
+        ));
     }
     if c.max_payload_size > c.max_packet_size {
-        return Err(bad("mqtt.max_payload_size", "must not exceed mqtt.max_packet_size (0 = no separate limit)"));
+        return Err(bad(
+            "mqtt.max_payload_size",
+            "must not exceed mqtt.max_packet_size (0 = no separate limit)",
+        ));
     }
     if c.receive_maximum == 0 {
-        return Err(bad("mqtt.receive_maximum", "must be at least 1 (MQTT 5 forbids 0)"));
+        return Err(bad(
+            "mqtt.receive_maximum",
+            "must be at least 1 (MQTT 5 forbids 0)",
+        ));
     }
     if c.max_inflight == 0 {
         return Err(bad("mqtt.max_inflight", "must be at least 1"));
     }
     if c.max_keep_alive != 0 && c.min_keep_alive > c.max_keep_alive {
-        return Err(bad("mqtt.min_keep_alive", "must not exceed mqtt.max_keep_alive"));
+        return Err(bad(
+            "mqtt.min_keep_alive",
+            "must not exceed mqtt.max_keep_alive",
+        ));
     }
     if c.connect_timeout_secs == 0 {
         return Err(bad("mqtt.connect_timeout_secs", "must be at least 1"));
     }
     if !(23..=65_535).contains(&c.max_client_id_len) {
-        return Err(bad("mqtt.max_client_id_len", "must be between 23 (the MQTT minimum) and 65535"));
+        return Err(bad(
+            "mqtt.max_client_id_len",
+            "must be between 23 (the MQTT minimum) and 65535",
+        ));
     }
     Ok(c)
 }
@@ -333,7 +388,11 @@ fn resolve_mqtt(m: &file::MqttFile) -> Result<MqttConfig, ResolveError> {
 /// `localhost`, `127.0.0.1`, `::1` and this machine's host name (when it is
 /// a valid DNS name).
 pub fn default_endpoint_names() -> Vec<String> {
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     if let Some(h) = hostname::get() {
         if check_endpoint_name(&h).is_ok() && !names.iter().any(|n| n.eq_ignore_ascii_case(&h)) {
             names.push(h);
@@ -356,7 +415,9 @@ pub fn check_endpoint_name(name: &str) -> Result<(), String> {
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
     if dns.len() > 253 || !dns.split('.').all(ok_label) {
-        return Err(format!("`{name}` is neither an IP address nor a valid DNS name"));
+        return Err(format!(
+            "`{name}` is neither an IP address nor a valid DNS name"
+        ));
     }
     Ok(())
 }

@@ -5,14 +5,19 @@ use super::*;
 const EXAMPLE: &str = include_str!("../../../../kumo.example.toml");
 
 fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
     let dir = std::env::temp_dir().join(format!(
         "kumo-config-test-{}-{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("kumo.toml");
@@ -31,7 +36,10 @@ fn defaults() {
     assert_eq!(c.listeners.tls.bind, "0.0.0.0:8883".parse().unwrap());
     assert_eq!(c.listeners.alpn.bind, "0.0.0.0:443".parse().unwrap());
     assert!(c.tls.require_client_cert);
-    assert_eq!(c.tls.client_ca_file, PathBuf::from("./kumo-data/ca/device-ca.crt"));
+    assert_eq!(
+        c.tls.client_ca_file,
+        PathBuf::from("./kumo-data/ca/device-ca.crt")
+    );
     for n in ["localhost", "127.0.0.1"] {
         assert!(c.tls.endpoint_names.iter().any(|e| e == n), "{n} missing");
     }
@@ -80,20 +88,26 @@ fn every_env_key_is_a_file_field_and_documented() {
 
 #[test]
 fn unknown_field_is_an_error_with_location() {
-    let e = load_str("[mqtt]\nmax_packet_sise = 10\n", &[]).unwrap_err().0;
+    let e = load_str("[mqtt]\nmax_packet_sise = 10\n", &[])
+        .unwrap_err()
+        .0;
     assert!(e.contains("max_packet_sise"), "{e}");
     assert!(e.contains("line 2"), "{e}");
 }
 
 #[test]
 fn wrong_type_is_an_error_with_location() {
-    let e = load_str("[mqtt]\n\nreceive_maximum = 70000\n", &[]).unwrap_err().0;
+    let e = load_str("[mqtt]\n\nreceive_maximum = 70000\n", &[])
+        .unwrap_err()
+        .0;
     assert!(e.contains("line 3"), "{e}");
 }
 
 #[test]
 fn bad_bind_names_the_key() {
-    let e = load_str("[listeners.tls]\nbind = \"localhost\"\n", &[]).unwrap_err().0;
+    let e = load_str("[listeners.tls]\nbind = \"localhost\"\n", &[])
+        .unwrap_err()
+        .0;
     assert!(e.starts_with("listeners.tls.bind:"), "{e}");
 }
 
@@ -116,7 +130,10 @@ fn env_overrides_file() {
     .unwrap();
     let c = r.config;
     assert_eq!(c.listeners.tls.bind, "127.0.0.1:0".parse().unwrap());
-    assert!(c.listeners.tcp.enabled, "a tcp bind turns the tcp listener on");
+    assert!(
+        c.listeners.tcp.enabled,
+        "a tcp bind turns the tcp listener on"
+    );
     assert!(!c.listeners.alpn.enabled);
     assert_eq!(c.tls.endpoint_names, vec!["a.example", "10.1.2.3"]);
     assert_eq!(r.env_unknown, vec!["KUMO_BOGUS"]);
@@ -130,19 +147,31 @@ fn env_overrides_file() {
 
 #[test]
 fn bad_env_value_names_the_variable() {
-    let e = load(None, vars(&[("KUMO_MQTT_RECEIVE_MAXIMUM", "70000")]), None).unwrap_err().0;
+    let e = load(None, vars(&[("KUMO_MQTT_RECEIVE_MAXIMUM", "70000")]), None)
+        .unwrap_err()
+        .0;
     assert!(e.contains("KUMO_MQTT_RECEIVE_MAXIMUM"), "{e}");
-    let e = load(None, vars(&[("KUMO_MQTT_COMPAT", "aws")]), None).unwrap_err().0;
+    let e = load(None, vars(&[("KUMO_MQTT_COMPAT", "aws")]), None)
+        .unwrap_err()
+        .0;
     assert!(e.contains("environment"), "{e}");
-    let e = load(None, vars(&[("KUMO_MQTT_RECEIVE_MAXIMUM", "0")]), None).unwrap_err().0;
-    assert!(e.contains("mqtt.receive_maximum") && e.contains("KUMO_MQTT_RECEIVE_MAXIMUM"), "{e}");
+    let e = load(None, vars(&[("KUMO_MQTT_RECEIVE_MAXIMUM", "0")]), None)
+        .unwrap_err()
+        .0;
+    assert!(
+        e.contains("mqtt.receive_maximum") && e.contains("KUMO_MQTT_RECEIVE_MAXIMUM"),
+        "{e}"
+    );
 }
 
 #[test]
 fn all_listeners_disabled_is_an_error() {
     let e = load(
         None,
-        vars(&[("KUMO_LISTENERS_TLS_ENABLED", "no"), ("KUMO_LISTENERS_ALPN_ENABLED", "off")]),
+        vars(&[
+            ("KUMO_LISTENERS_TLS_ENABLED", "no"),
+            ("KUMO_LISTENERS_ALPN_ENABLED", "off"),
+        ]),
         None,
     )
     .unwrap_err()
@@ -154,7 +183,10 @@ fn all_listeners_disabled_is_an_error() {
 fn data_dir_flag_wins_and_moves_default_client_ca() {
     let r = load(None, vars(&[("KUMO_DATA_DIR", "/a")]), Some("/b".into())).unwrap();
     assert_eq!(r.config.data_dir, PathBuf::from("/b"));
-    assert_eq!(r.config.tls.client_ca_file, PathBuf::from("/b/ca/device-ca.crt"));
+    assert_eq!(
+        r.config.tls.client_ca_file,
+        PathBuf::from("/b/ca/device-ca.crt")
+    );
 }
 
 #[test]
@@ -171,6 +203,8 @@ fn endpoint_names_are_checked() {
 
 #[test]
 fn keep_alive_bounds_are_consistent() {
-    let e = load_str("[mqtt]\nmin_keep_alive = 100\nmax_keep_alive = 60\n", &[]).unwrap_err().0;
+    let e = load_str("[mqtt]\nmin_keep_alive = 100\nmax_keep_alive = 60\n", &[])
+        .unwrap_err()
+        .0;
     assert!(e.starts_with("mqtt.min_keep_alive:"), "{e}");
 }

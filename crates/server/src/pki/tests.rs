@@ -7,7 +7,10 @@ fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
         "kumo-pki-{tag}-{}-{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
     ));
     fs::create_dir_all(&d).unwrap();
     d
@@ -42,7 +45,11 @@ fn bootstrap_then_reuse_then_regenerate_on_name_change() {
     assert_eq!(changed.events.len(), 1, "{:?}", changed.events);
     assert!(changed.events[0].contains("endpoint_names changed"));
     assert_ne!(fs::read(ca.server_cert()).unwrap(), server_before);
-    assert_eq!(fs::read(ca.root_cert()).unwrap(), root_before, "the root CA is kept");
+    assert_eq!(
+        fs::read(ca.root_cert()).unwrap(),
+        root_before,
+        "the root CA is kept"
+    );
     fs::remove_dir_all(&d).unwrap();
 }
 
@@ -52,10 +59,15 @@ fn readable_key_is_refused() {
     ensure_server_identity(&d, &names(&["localhost"])).unwrap();
     let key = CaDir::new(&d).root_key();
     fs::set_permissions(&key, fs::Permissions::from_mode(0o640)).unwrap();
-    let err = ensure_server_identity(&d, &names(&["localhost"])).err().unwrap();
+    let err = ensure_server_identity(&d, &names(&["localhost"]))
+        .err()
+        .unwrap();
     assert_eq!(err.kind, Kind::Config);
     let msg = err.error.to_string();
-    assert!(msg.contains("root-CA.key") && msg.contains("chmod 600"), "{msg}");
+    assert!(
+        msg.contains("root-CA.key") && msg.contains("chmod 600"),
+        "{msg}"
+    );
     assert_eq!(check_existing(&d).err().unwrap().kind, Kind::Config);
     fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
     check_existing(&d).unwrap();
@@ -86,9 +98,20 @@ fn issue_device_cert_writes_connect_kit_files() {
     assert!(issued.private_key.ends_with("my:thing_1.private.key"));
     assert!(issued.public_key.ends_with("my:thing_1.public.key"));
     assert_eq!(mode(&issued.private_key), 0o600);
-    assert!(fs::read_to_string(&issued.public_key).unwrap().contains("PUBLIC KEY"));
+    assert!(fs::read_to_string(&issued.public_key)
+        .unwrap()
+        .contains("PUBLIC KEY"));
     // Never overwrite; reject names that are not thing names.
-    assert_eq!(issue_device_cert(&d, "my:thing_1", &out).err().unwrap().kind, Kind::Config);
-    assert_eq!(issue_device_cert(&d, "../x", &out).err().unwrap().kind, Kind::Config);
+    assert_eq!(
+        issue_device_cert(&d, "my:thing_1", &out)
+            .err()
+            .unwrap()
+            .kind,
+        Kind::Config
+    );
+    assert_eq!(
+        issue_device_cert(&d, "../x", &out).err().unwrap().kind,
+        Kind::Config
+    );
     fs::remove_dir_all(&d).unwrap();
 }
