@@ -58,7 +58,9 @@ where
         Ok(Ok(c)) => c,
         Ok(Err(Some((version, reason)))) => {
             tracing::debug!(remote = %info.remote, %reason, "CONNECT refused");
-            let ack = ConnAck { session_present: false, reason, properties: Properties::default() };
+            let properties =
+                Properties { reason_string: Some(reason.text().to_owned()), ..Properties::default() };
+            let ack = ConnAck { session_present: false, reason, properties };
             let mut out = BytesMut::new();
             encode(&Packet::ConnAck(ack), version, &mut out);
             let _ = wr.write_all(&out).await;
@@ -73,7 +75,9 @@ where
         Ok(a) => a,
         Err(reason) => {
             tracing::info!(remote = %info.remote, client_id = %connect.client_id, %reason, "connection refused");
-            let ack = ConnAck { session_present: false, reason, properties: Properties::default() };
+            let properties =
+                Properties { reason_string: Some(reason.text().to_owned()), ..Properties::default() };
+            let ack = ConnAck { session_present: false, reason, properties };
             let mut out = BytesMut::new();
             encode(&Packet::ConnAck(ack), version, &mut out);
             let _ = wr.write_all(&out).await;
@@ -211,8 +215,15 @@ impl Conn {
 
     /// Tell an MQTT 5 client why we are closing (MQTT 3.1.1 has no way to).
     fn disconnect(&self, reason: ReasonCode) -> End {
+        self.disconnect_because(reason, reason.text().to_owned())
+    }
+
+    /// As [`Conn::disconnect`], with a Reason String saying what went wrong.
+    fn disconnect_because(&self, reason: ReasonCode, why: String) -> End {
         if self.version.is_v5() {
-            self.send(Packet::Disconnect(Disconnect::new(reason)));
+            let mut d = Disconnect::new(reason);
+            d.properties.reason_string = Some(why);
+            self.send(Packet::Disconnect(d));
         }
         End::Abnormal
     }
@@ -238,7 +249,7 @@ impl Conn {
                     Ok(None) => break,
                     Err(e) => {
                         tracing::info!(client_id = %self.session.client_id, error = %e, "bad packet");
-                        return self.disconnect(e.reason_code());
+                        return self.disconnect_because(e.reason_code(), e.to_string());
                     }
                 }
             }
