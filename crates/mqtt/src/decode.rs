@@ -151,7 +151,7 @@ fn connect(b: &mut Bytes) -> Result<Connect> {
         let properties = if v5 { Properties::read(b, Scope::Will)? } else { Properties::default() };
         let topic = wire::read_string(b)?;
         if topic::validate_name(&topic).is_err() {
-            return Err(DecodeError::Malformed("will topic is not a valid topic name"));
+            return Err(DecodeError::TopicNameInvalid("will topic is not a valid topic name"));
         }
         let payload = wire::read_binary(b)?;
         Some(Will { topic, payload, qos: will_qos, retain: will_retain, properties })
