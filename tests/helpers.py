@@ -483,6 +483,7 @@ class RawClient:
         self.version = version
         self.buf = bytearray()
         self.eof = False
+        self.pending: list[Packet] = []  # PUBLISH/PUBREL read while expecting an ack
         self._ids = itertools.count(1)
         _track(self)
 
@@ -532,6 +533,8 @@ class RawClient:
 
     def recv(self, timeout: float = DEFAULT_TIMEOUT) -> Packet:
         """Next packet. Raises TimeoutError, or Closed if the peer closed first."""
+        if self.pending:
+            return self.pending.pop(0)
         deadline = time.monotonic() + timeout
         while True:
             p = self._try_parse()
@@ -542,8 +545,17 @@ class RawClient:
             self._fill(deadline)
 
     def expect(self, ptype: int, timeout: float = DEFAULT_TIMEOUT, skip=(PINGRESP,)) -> Packet:
-        """Next packet, which must be of type ``ptype`` (PINGRESP skipped)."""
+        """Next packet of type ``ptype``. PINGRESP is skipped; PUBLISH / PUBREL
+        packets that arrive first are kept for the next ``recv`` (a server may
+        deliver a message before it acknowledges ours)."""
         deadline = time.monotonic() + timeout
+        stash = []
+        try:
+            return self._expect(ptype, deadline, timeout, skip, stash)
+        finally:
+            self.pending[:0] = stash
+
+    def _expect(self, ptype, deadline, timeout, skip, stash) -> Packet:
         while True:
             try:
                 p = self.recv(max(0.0, deadline - time.monotonic()))
@@ -552,6 +564,9 @@ class RawClient:
             except Closed:
                 raise AssertionError(f"connection closed while waiting for {PACKET_NAMES[ptype]}") from None
             if p.type in skip and p.type != ptype:
+                continue
+            if p.type in (PUBLISH, PUBREL) and ptype not in (PUBLISH, PUBREL):
+                stash.append(p)
                 continue
             assert p.type == ptype, f"expected {PACKET_NAMES[ptype]}, got {p!r}"
             return p
