@@ -157,7 +157,7 @@ async fn accept_loop(
         match accepted {
             Ok((stream, remote)) => {
                 if let Err(e) = stream.set_nodelay(true) {
-                    debug!(listener = listener_name, %remote, "cannot set TCP_NODELAY: {e}");
+                    debug!(listener = %listener_name, %remote, "cannot set TCP_NODELAY: {e}");
                 }
                 let conn = Conn {
                     kind: b.kind,
@@ -169,12 +169,12 @@ async fn accept_loop(
             }
             Err(e) => {
                 // Usually out of file descriptors: back off instead of spinning.
-                warn!(listener = listener_name, "accept failed: {e}");
+                warn!(listener = %listener_name, "accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
-    debug!(listener = listener_name, "stopped accepting");
+    debug!(listener = %listener_name, "stopped accepting");
 }
 
 struct Conn {
@@ -194,16 +194,16 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker) {
             client_cert: None,
             server_name: None,
         };
-        debug!(listener, %remote, "connection accepted");
+        debug!(%listener, %remote, "connection accepted");
         return broker.serve(stream, info).await;
     };
 
     let mut tls = match tokio::time::timeout(conn.handshake_timeout, acceptor.accept(stream)).await
     {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return info!(listener, %remote, "TLS handshake failed: {e}"),
+        Ok(Err(e)) => return info!(%listener, %remote, "TLS handshake failed: {e}"),
         Err(_) => {
-            return info!(listener, %remote, "TLS handshake timed out after {:?}", conn.handshake_timeout)
+            return info!(%listener, %remote, "TLS handshake timed out after {:?}", conn.handshake_timeout)
         }
     };
     let (_, session) = tls.get_ref();
@@ -218,9 +218,10 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker) {
 
     if conn.kind == Kind::Alpn && alpn.as_deref().map(str::as_bytes) != Some(ALPN_MQTT) {
         match &alpn {
-            None => info!(listener, %remote, sni = server_name.as_deref(),
-                "closing: no ALPN protocol offered (port 443 needs ALPN x-amzn-mqtt-ca for MQTT)"),
-            Some(p) => info!(listener, %remote, sni = server_name.as_deref(), alpn = %p,
+            None => info!(%listener, %remote, sni = server_name.as_deref(),
+                "closing: no ALPN protocol offered (MQTT here needs ALPN x-amzn-mqtt-ca; \
+                 the AWS SDKs only send it when the port is 443)"),
+            Some(p) => info!(%listener, %remote, sni = server_name.as_deref(), alpn = %p,
                 "closing: ALPN protocol is reserved but not served yet"),
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
@@ -228,7 +229,7 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker) {
     }
 
     debug!(
-        listener, %remote, sni = server_name.as_deref(), alpn = alpn.as_deref(),
+        %listener, %remote, sni = server_name.as_deref(), alpn = alpn.as_deref(),
         client_cert = client_cert.is_some(), "TLS connection accepted"
     );
     let info = ConnectionInfo {

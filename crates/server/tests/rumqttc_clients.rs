@@ -22,7 +22,11 @@ impl Drop for TempDir {
 
 impl Kumo {
     fn start() -> Kumo {
-        let dir = std::env::temp_dir().join(format!("kumo-rumqttc-{}-{}", std::process::id(), rand_suffix()));
+        let dir = std::env::temp_dir().join(format!(
+            "kumo-rumqttc-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let ports = dir.join("ports.json");
         let child = Command::new(env!("CARGO_BIN_EXE_kumo"))
@@ -38,7 +42,11 @@ impl Kumo {
             .spawn()
             .expect("start kumo");
         let tcp = wait_for_port(&ports);
-        Kumo { child, _dir: TempDir(dir), tcp }
+        Kumo {
+            child,
+            _dir: TempDir(dir),
+            tcp,
+        }
     }
 }
 
@@ -51,7 +59,9 @@ impl Drop for Kumo {
 
 fn rand_suffix() -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new().build_hasher().finish()
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 fn wait_for_port(ports: &Path) -> u16 {
@@ -61,7 +71,10 @@ fn wait_for_port(ports: &Path) -> u16 {
             let v: serde_json::Value = serde_json::from_str(&text).expect("ports file is JSON");
             return v["tcp"].as_u64().expect("tcp port") as u16;
         }
-        assert!(Instant::now() < deadline, "kumo did not write its ports file");
+        assert!(
+            Instant::now() < deadline,
+            "kumo did not write its ports file"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -72,21 +85,38 @@ async fn rumqttc_v4_pubsub_all_qos() {
     let mut opts = MqttOptions::new("rumqttc-v4", "127.0.0.1", kumo.tcp);
     opts.set_keep_alive(Duration::from_secs(30));
     let (client, mut events) = AsyncClient::new(opts, 16);
-    client.subscribe("sdk/test/rust", QoS::ExactlyOnce).await.unwrap();
+    client
+        .subscribe("sdk/test/rust", QoS::ExactlyOnce)
+        .await
+        .unwrap();
     let mut received = Vec::new();
     let mut published = false;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while received.len() < 3 {
-        let ev = tokio::time::timeout_at(deadline, events.poll()).await.expect("timed out").unwrap();
+        let ev = tokio::time::timeout_at(deadline, events.poll())
+            .await
+            .expect("timed out")
+            .unwrap();
         match ev {
             Event::Incoming(Incoming::SubAck(ack)) if !published => {
-                assert_eq!(ack.return_codes, vec![rumqttc::SubscribeReasonCode::Success(QoS::ExactlyOnce)]);
-                for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce].into_iter().enumerate() {
-                    client.publish("sdk/test/rust", qos, false, format!("msg {i}")).await.unwrap();
+                assert_eq!(
+                    ack.return_codes,
+                    vec![rumqttc::SubscribeReasonCode::Success(QoS::ExactlyOnce)]
+                );
+                for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+                    .into_iter()
+                    .enumerate()
+                {
+                    client
+                        .publish("sdk/test/rust", qos, false, format!("msg {i}"))
+                        .await
+                        .unwrap();
                 }
                 published = true;
             }
-            Event::Incoming(Incoming::Publish(p)) => received.push((p.qos, String::from_utf8(p.payload.to_vec()).unwrap())),
+            Event::Incoming(Incoming::Publish(p)) => {
+                received.push((p.qos, String::from_utf8(p.payload.to_vec()).unwrap()))
+            }
             _ => {}
         }
     }
@@ -109,29 +139,50 @@ async fn rumqttc_v5_user_properties_and_retained() {
 
     let kumo = Kumo::start();
     // A retained message published first, with MQTT 5 properties.
-    let (pubc, mut pub_events) = Client5::new(Opts5::new("rumqttc-v5-pub", "127.0.0.1", kumo.tcp), 16);
+    let (pubc, mut pub_events) =
+        Client5::new(Opts5::new("rumqttc-v5-pub", "127.0.0.1", kumo.tcp), 16);
     let props = PublishProperties {
         user_properties: vec![("k".into(), "v".into())],
         content_type: Some("application/json".into()),
         ..Default::default()
     };
-    pubc.publish_with_properties("state/raspi2", Q5::AtLeastOnce, true, "{\"on\":true}", props).await.unwrap();
+    pubc.publish_with_properties(
+        "state/raspi2",
+        Q5::AtLeastOnce,
+        true,
+        "{\"on\":true}",
+        props,
+    )
+    .await
+    .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        match tokio::time::timeout_at(deadline, pub_events.poll()).await.expect("timed out").unwrap() {
+        match tokio::time::timeout_at(deadline, pub_events.poll())
+            .await
+            .expect("timed out")
+            .unwrap()
+        {
             Ev5::Incoming(Packet::PubAck(_)) => break,
             _ => continue,
         }
     }
-    let (subc, mut sub_events) = Client5::new(Opts5::new("rumqttc-v5-sub", "127.0.0.1", kumo.tcp), 16);
+    let (subc, mut sub_events) =
+        Client5::new(Opts5::new("rumqttc-v5-sub", "127.0.0.1", kumo.tcp), 16);
     subc.subscribe("state/+", Q5::AtLeastOnce).await.unwrap();
     loop {
-        match tokio::time::timeout_at(deadline, sub_events.poll()).await.expect("timed out").unwrap() {
+        match tokio::time::timeout_at(deadline, sub_events.poll())
+            .await
+            .expect("timed out")
+            .unwrap()
+        {
             Ev5::Incoming(Packet::Publish(p)) => {
                 assert_eq!(&p.topic[..], b"state/raspi2");
                 assert!(p.retain, "a retained copy sent on subscribe has RETAIN=1");
                 let props = p.properties.expect("properties forwarded");
-                assert_eq!(props.user_properties, vec![("k".to_string(), "v".to_string())]);
+                assert_eq!(
+                    props.user_properties,
+                    vec![("k".to_string(), "v".to_string())]
+                );
                 assert_eq!(props.content_type.as_deref(), Some("application/json"));
                 break;
             }

@@ -57,6 +57,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("mqtt.wildcard_subscriptions", Bool),
     ("mqtt.subscription_identifiers", Bool),
     ("mqtt.max_client_id_len", UInt(u16::MAX as u64)),
+    ("mqtt.deny_subscribe", StrList),
     ("log.level", Str),
     ("log.format", Str),
 ];

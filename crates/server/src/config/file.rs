@@ -67,6 +67,7 @@ pub struct MqttFile {
     pub wildcard_subscriptions: Option<bool>,
     pub subscription_identifiers: Option<bool>,
     pub max_client_id_len: Option<usize>,
+    pub deny_subscribe: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -102,6 +102,7 @@ pub struct MqttConfig {
     pub wildcard_subscriptions: bool,
     pub subscription_identifiers: bool,
     pub max_client_id_len: usize,
+    pub deny_subscribe: Vec<String>,
 }
 
 impl MqttConfig {
@@ -128,6 +129,7 @@ impl MqttConfig {
             wildcard_subscriptions: self.wildcard_subscriptions,
             subscription_identifiers: self.subscription_identifiers,
             max_client_id_len: self.max_client_id_len,
+            deny_subscribe: self.deny_subscribe.clone(),
         }
     }
 }
@@ -344,6 +346,7 @@ fn resolve_mqtt(m: &file::MqttFile) -> Result<MqttConfig, ResolveError> {
             .subscription_identifiers
             .unwrap_or(base.subscription_identifiers),
         max_client_id_len: m.max_client_id_len.unwrap_or(base.max_client_id_len),
+        deny_subscribe: m.deny_subscribe.clone().unwrap_or(base.deny_subscribe),
     };
     // MQTT's Remaining Length tops out at 268,435,455 (+ up to 5 header bytes).
     if !(64..=268_435_460).contains(&c.max_packet_size) {
