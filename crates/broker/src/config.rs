@@ -52,6 +52,10 @@ pub struct BrokerConfig {
     pub subscription_identifiers: bool,
     /// Longest accepted client identifier, in bytes.
     pub max_client_id_len: usize,
+    /// Topic filters nobody may subscribe to: a SUBSCRIBE naming one of
+    /// these exact filters (string equality, no wildcard matching) is refused
+    /// with reason code 0x80 (Unspecified error). Empty by default.
+    pub deny_subscribe: Vec<String>,
 }
 
 impl Default for BrokerConfig {
@@ -73,6 +77,7 @@ impl Default for BrokerConfig {
             wildcard_subscriptions: true,
             subscription_identifiers: true,
             max_client_id_len: 128,
+            deny_subscribe: Vec::new(),
         }
     }
 }

@@ -431,6 +431,10 @@ impl Conn {
                     continue;
                 }
             };
+            if cfg.deny_subscribe.iter().any(|d| *d == raw) {
+                reasons.push(ReasonCode::UnspecifiedError);
+                continue;
+            }
             if filter.share_group().is_some() {
                 if !cfg.shared_subscriptions {
                     reasons.push(ReasonCode::SharedSubscriptionsNotSupported);
