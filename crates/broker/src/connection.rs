@@ -159,6 +159,24 @@ where
     }
     inner.schedule_expiry(session, generation, conn.expiry);
     drop(closed_tx);
+    if end == End::Abnormal {
+        // Lingering close. When we end the connection (DISCONNECT with a
+        // reason code, keep-alive timeout, bad packet) the client may still
+        // be sending, e.g. PUBRELs for the PUBRECs it is reading. Closing the
+        // socket with unread input makes the kernel answer with RST, and the
+        // client can then lose our DISCONNECT before reading it
+        // [MQTT-4.13.2-1]. Our write half is already shut down (FIN sent):
+        // discard input until the client closes too, for at most 2 s.
+        let mut scratch = [0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Ok(n) = rd.read(&mut scratch).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
 }
 
 /// Read the first packet, which must be CONNECT. `Err(Some(..))` means:
