@@ -7,6 +7,9 @@ use crate::properties::Scope;
 use crate::wire::{self, check_utf8, Result};
 use crate::*;
 
+/// Most `decode` reserves ahead for a packet body still to come.
+const MAX_RESERVE: usize = 64 * 1024;
+
 /// Decode one packet from the front of `buf`.
 ///
 /// Returns `Ok(None)` when more bytes are needed; the bytes stay in `buf`.
@@ -27,7 +30,9 @@ pub fn decode(
         return Err(DecodeError::PacketTooLarge { size: total, max: max_packet_size });
     }
     if buf.len() < total {
-        buf.reserve(total - buf.len());
+        // Capped: a 5-byte header announcing 256 MB must not make us
+        // allocate 256 MB before any of the body has arrived.
+        buf.reserve((total - buf.len()).min(MAX_RESERVE));
         return Ok(None);
     }
     let mut body = buf.split_to(total).freeze();

@@ -784,3 +784,12 @@ fn error_reason_codes() {
         ReasonCode::PacketTooLarge
     );
 }
+
+/// A header announcing a huge packet must not make `decode` allocate for it
+/// before the body arrives.
+#[test]
+fn huge_announced_packet_does_not_preallocate() {
+    let mut buf = BytesMut::from(&[0x30, 0xFF, 0xFF, 0xFF, 0x7F][..]);
+    assert_eq!(decode(&mut buf, V5, usize::MAX), Ok(None));
+    assert!(buf.capacity() < 1 << 20, "reserved {} bytes", buf.capacity());
+}
