@@ -689,9 +689,28 @@ class RawClient:
         self.send(PINGREQ_BYTES)
         self.expect(PINGRESP)
 
-    def disconnect(self, reason: int | None = None, props=None) -> None:
+    def disconnect(self, reason: int | None = None, props=None, wait: float = 5.0) -> None:
+        """Send DISCONNECT, half-close, and wait (up to ``wait`` s) for the
+        server to close its side, which it SHOULD do (v3.1.1 / v5 §3.14.4).
+        Once it has, the server has processed the DISCONNECT, so a following
+        connection with the same Client Identifier is not a takeover of a
+        still-open connection (which would legitimately publish a will or
+        report Session Present = 1)."""
         self.send(build_disconnect(self.version, reason, props))
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            self.quiet_until_closed(wait)
+        except OSError:
+            pass
         self.close()
+
+    def quiet_until_closed(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.recv(max(0.0, deadline - time.monotonic()))
+            except (TimeoutError, Closed, ValueError):
+                return
 
 
 def raw_client(server, version: int = 5, client_id: str | None = None, *, transport="tcp",
