@@ -279,6 +279,10 @@ impl Conn {
                 }
             };
             tokio::select! {
+                // Input first: a client that sent DISCONNECT and at once
+                // reconnected (a takeover kick on this connection) must have
+                // its DISCONNECT honoured, and its will discarded.
+                biased;
                 r = read => match r {
                     Ok(0) | Err(_) => return End::Abnormal,
                     Ok(_) => {}
