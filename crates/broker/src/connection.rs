@@ -58,13 +58,7 @@ where
         Ok(Ok(c)) => c,
         Ok(Err(Some((version, reason)))) => {
             tracing::debug!(remote = %info.remote, %reason, "CONNECT refused");
-            let properties =
-                Properties { reason_string: Some(reason.text().to_owned()), ..Properties::default() };
-            let ack = ConnAck { session_present: false, reason, properties };
-            let mut out = BytesMut::new();
-            encode(&Packet::ConnAck(ack), version, &mut out);
-            let _ = wr.write_all(&out).await;
-            let _ = wr.shutdown().await;
+            refuse(&mut wr, version, reason).await;
             return;
         }
         Ok(Err(None)) | Err(_) => return,
@@ -75,13 +69,7 @@ where
         Ok(a) => a,
         Err(reason) => {
             tracing::info!(remote = %info.remote, client_id = %connect.client_id, %reason, "connection refused");
-            let properties =
-                Properties { reason_string: Some(reason.text().to_owned()), ..Properties::default() };
-            let ack = ConnAck { session_present: false, reason, properties };
-            let mut out = BytesMut::new();
-            encode(&Packet::ConnAck(ack), version, &mut out);
-            let _ = wr.write_all(&out).await;
-            let _ = wr.shutdown().await;
+            refuse(&mut wr, version, reason).await;
             return;
         }
     };
@@ -177,6 +165,16 @@ where
         })
         .await;
     }
+}
+
+/// Answer CONNECT with a failing CONNACK and close.
+async fn refuse<W: AsyncWrite + Unpin>(wr: &mut W, version: ProtocolVersion, reason: ReasonCode) {
+    let properties = Properties { reason_string: Some(reason.text().to_owned()), ..Properties::default() };
+    let ack = ConnAck { session_present: false, reason, properties };
+    let mut out = BytesMut::new();
+    encode(&Packet::ConnAck(ack), version, &mut out);
+    let _ = wr.write_all(&out).await;
+    let _ = wr.shutdown().await;
 }
 
 /// Read the first packet, which must be CONNECT. `Err(Some(..))` means:
