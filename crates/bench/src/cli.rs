@@ -235,7 +235,8 @@ mod tests {
     fn cli_parses() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
-        let c = Cli::try_parse_from(["kumo-bench", "p2p", "-P", "4", "--qos", "1", "--mqtt", "3"]).unwrap();
+        let c = Cli::try_parse_from(["kumo-bench", "p2p", "-P", "4", "--qos", "1", "--mqtt", "3"])
+            .unwrap();
         assert_eq!(c.scenario.opts().publishers, 4);
         assert_eq!(c.scenario.opts().mqtt, MqttVersion::V3);
     }

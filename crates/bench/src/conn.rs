@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use kumo_mqtt::{
-    decode, encode, Connect, Packet, Properties, ProtocolVersion, QoS, Subscribe, SubscriptionOptions,
+    decode, encode, Connect, Packet, Properties, ProtocolVersion, QoS, Subscribe,
+    SubscriptionOptions,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpSocket;
@@ -32,7 +33,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(kind: &str, detail: impl std::fmt::Display) -> Failure {
-        Failure { kind: kind.to_owned(), detail: detail.to_string() }
+        Failure {
+            kind: kind.to_owned(),
+            detail: detail.to_string(),
+        }
     }
 }
 
@@ -87,16 +91,28 @@ pub async fn connect(ctx: &Ctx, index: usize, client_id: String) -> Result<Clien
     }));
     let mut out = BytesMut::new();
     encode(&connect, version, &mut out);
-    stream.write_all(&out).await.map_err(|e| Failure::new("io", e))?;
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|e| Failure::new("io", e))?;
     let mut rbuf = BytesMut::with_capacity(4096);
     match read_packet(&mut stream, &mut rbuf, version).await? {
         Packet::ConnAck(ack) if !ack.reason.is_error() => {}
         Packet::ConnAck(ack) => {
             return Err(Failure::new("connack_refused", format!("{:?}", ack.reason)))
         }
-        other => return Err(Failure::new("protocol", format!("expected CONNACK, got {:?}", other.packet_type()))),
+        other => {
+            return Err(Failure::new(
+                "protocol",
+                format!("expected CONNACK, got {:?}", other.packet_type()),
+            ))
+        }
     }
-    Ok(Client { stream, rbuf, version })
+    Ok(Client {
+        stream,
+        rbuf,
+        version,
+    })
 }
 
 impl Client {
@@ -105,11 +121,20 @@ impl Client {
         let sub = Packet::Subscribe(Subscribe {
             packet_id: 1,
             properties: Properties::default(),
-            filters: vec![(filter.to_owned(), SubscriptionOptions { qos, ..Default::default() })],
+            filters: vec![(
+                filter.to_owned(),
+                SubscriptionOptions {
+                    qos,
+                    ..Default::default()
+                },
+            )],
         });
         let mut out = BytesMut::new();
         encode(&sub, self.version, &mut out);
-        self.stream.write_all(&out).await.map_err(|e| Failure::new("io", e))?;
+        self.stream
+            .write_all(&out)
+            .await
+            .map_err(|e| Failure::new("io", e))?;
         loop {
             match read_packet(&mut self.stream, &mut self.rbuf, self.version).await? {
                 Packet::SubAck(ack) => {
@@ -121,7 +146,10 @@ impl Client {
                 // Retained messages may come before the SUBACK; ignore them.
                 Packet::Publish(_) | Packet::PingResp => continue,
                 other => {
-                    return Err(Failure::new("protocol", format!("expected SUBACK, got {:?}", other.packet_type())))
+                    return Err(Failure::new(
+                        "protocol",
+                        format!("expected SUBACK, got {:?}", other.packet_type()),
+                    ))
                 }
             }
         }
@@ -141,7 +169,10 @@ pub async fn read_packet(
             Err(e) => return Err(Failure::new("decode", e)),
         }
         rbuf.reserve(4096);
-        let n = stream.read_buf(rbuf).await.map_err(|e| Failure::new("io", e))?;
+        let n = stream
+            .read_buf(rbuf)
+            .await
+            .map_err(|e| Failure::new("io", e))?;
         if n == 0 {
             return Err(Failure::new("closed_by_broker", "connection closed"));
         }

@@ -90,9 +90,11 @@ mod tests {
         let mut p = CertificateParams::default();
         p.distinguished_name = rcgen::DistinguishedName::new();
         p.distinguished_name.push(DnType::OrganizationName, "Kumo");
-        p.distinguished_name.push(DnType::CommonName, "Device CA 0123");
-        p.distinguished_name.push(DnType::CustomDnType(vec![2, 5, 4, 5]), "serial");
-        let cert = p.self_signed(&key).unwrap();
+        p.distinguished_name
+            .push(DnType::CommonName, "Device CA 0123");
+        p.distinguished_name
+            .push(DnType::CustomDnType(vec![2, 5, 4, 5]), "serial");
+        let cert = p.clone().self_signed(&key).unwrap();
         let dn = super::subject(cert.der()).unwrap();
         assert_eq!(dn, p.distinguished_name);
     }

@@ -155,7 +155,11 @@ mod tests {
         let mut a = Histogram::new();
         let mut b = Histogram::new();
         for v in 1..=1000u64 {
-            if v % 2 == 0 { a.record(v * 1000) } else { b.record(v * 1000) }
+            if v % 2 == 0 {
+                a.record(v * 1000)
+            } else {
+                b.record(v * 1000)
+            }
         }
         a.merge(&b);
         assert_eq!(a.count(), 1000);

@@ -7,7 +7,10 @@ use kumo_bench::cli::Cli;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let o = cli.scenario.opts().clone();
-    let threads = o.threads.unwrap_or_else(kumo_bench::sys::available_cores).max(1);
+    let threads = o
+        .threads
+        .unwrap_or_else(kumo_bench::sys::available_cores)
+        .max(1);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()

@@ -212,7 +212,11 @@ impl Report {
     pub fn build(i: Inputs<'_>) -> Report {
         let o = i.opts;
         let cores = i.threads.min(crate::sys::available_cores()).max(1);
-        let one = if i.cpu_wall_secs > 0.0 { i.cpu_secs / i.cpu_wall_secs * 100.0 } else { 0.0 };
+        let one = if i.cpu_wall_secs > 0.0 {
+            i.cpu_secs / i.cpu_wall_secs * 100.0
+        } else {
+            0.0
+        };
         let all = one / cores as f64;
         let saturated = all / 100.0 > SATURATION;
         let mtls = if o.gen_certs {
@@ -229,7 +233,11 @@ impl Report {
             Broker {
                 pid: b.pid,
                 cpu_secs: r3(cpu),
-                cpu_pct_one_core: if i.cpu_wall_secs > 0.0 { (cpu / i.cpu_wall_secs * 1000.0).round() / 10.0 } else { 0.0 },
+                cpu_pct_one_core: if i.cpu_wall_secs > 0.0 {
+                    (cpu / i.cpu_wall_secs * 1000.0).round() / 10.0
+                } else {
+                    0.0
+                },
                 cpu_secs_per_million_delivered: (i.delivered_window > 0)
                     .then(|| r3(cpu / (i.delivered_window as f64 / 1e6))),
                 rss_kb: b.after.rss_kb,
@@ -237,7 +245,9 @@ impl Report {
                 rss_before_connect_kb: b.at_start.rss_kb,
                 rss_connected_kb: b.connected.rss_kb,
                 rss_per_connection_bytes: (i.connected > 0).then(|| {
-                    ((b.connected.rss_kb as f64 - b.at_start.rss_kb as f64) * 1024.0 / i.connected as f64).round()
+                    ((b.connected.rss_kb as f64 - b.at_start.rss_kb as f64) * 1024.0
+                        / i.connected as f64)
+                        .round()
                 }),
             }
         });
@@ -323,9 +333,16 @@ impl Report {
             c.qos,
             c.payload_size,
             if c.tls { "tls" } else { "tcp" },
-            c.mtls.as_deref().map(|m| format!(" mtls({m})")).unwrap_or_default()
+            c.mtls
+                .as_deref()
+                .map(|m| format!(" mtls({m})"))
+                .unwrap_or_default()
         );
-        let _ = writeln!(s, "window        {:.2} s (warm-up {:.1} s excluded)", self.window_secs, c.warmup_secs);
+        let _ = writeln!(
+            s,
+            "window        {:.2} s (warm-up {:.1} s excluded)",
+            self.window_secs, c.warmup_secs
+        );
         let k = &self.connections;
         let _ = writeln!(
             s,
@@ -334,14 +351,28 @@ impl Report {
         );
         let _ = writeln!(s, "  connect µs  {}", lat_line(&k.latency_us));
         if m.sent_total > 0 || m.received_total > 0 {
-            let _ = writeln!(s, "sent          {:>12}  {:>12.1}/s   (whole run {}, acked {}, unacked {})", m.sent, m.sent_per_sec, m.sent_total, m.acked, m.unacked);
-            let _ = writeln!(s, "received      {:>12}  {:>12.1}/s   (delivered in window {}, whole run {})", m.received, m.received_per_sec, m.delivered_in_window, m.received_total);
+            let _ = writeln!(
+                s,
+                "sent          {:>12}  {:>12.1}/s   (whole run {}, acked {}, unacked {})",
+                m.sent, m.sent_per_sec, m.sent_total, m.acked, m.unacked
+            );
+            let _ = writeln!(
+                s,
+                "received      {:>12}  {:>12.1}/s   (delivered in window {}, whole run {})",
+                m.received, m.received_per_sec, m.delivered_in_window, m.received_total
+            );
             let _ = writeln!(
                 s,
                 "lost          {:>12}   duplicates {}{}",
-                m.lost.map(|l| l.to_string()).unwrap_or_else(|| "n/a".into()),
+                m.lost
+                    .map(|l| l.to_string())
+                    .unwrap_or_else(|| "n/a".into()),
                 m.duplicates,
-                if m.foreign > 0 { format!("   foreign {}", m.foreign) } else { String::new() }
+                if m.foreign > 0 {
+                    format!("   foreign {}", m.foreign)
+                } else {
+                    String::new()
+                }
             );
             let _ = writeln!(s, "latency µs    {}", lat_line(&self.latency_us));
         }
@@ -365,10 +396,14 @@ impl Report {
                 b.pid,
                 b.cpu_secs,
                 b.cpu_pct_one_core,
-                b.cpu_secs_per_million_delivered.map(|x| format!(", {x:.3} s per million delivered")).unwrap_or_default(),
+                b.cpu_secs_per_million_delivered
+                    .map(|x| format!(", {x:.3} s per million delivered"))
+                    .unwrap_or_default(),
                 b.rss_kb,
                 b.hwm_kb,
-                b.rss_per_connection_bytes.map(|x| format!(", {x:.0} B per connection")).unwrap_or_default()
+                b.rss_per_connection_bytes
+                    .map(|x| format!(", {x:.0} B per connection"))
+                    .unwrap_or_default()
             );
         }
         if self.generator_saturated {
@@ -416,7 +451,7 @@ impl Progress {
 
     pub fn connected(&self, n: u64) {
         if let Some(b) = &self.bar {
-            if n % 100 == 0 {
+            if n == 1 || n.trailing_zeros() >= 6 {
                 b.set_message(format!("{n} connected"));
             }
         }
@@ -438,7 +473,11 @@ impl Progress {
             loop {
                 tick.tick().await;
                 let now = (ctx.sent.load(Relaxed), ctx.received.load(Relaxed));
-                bar.set_message(format!("sent {}/s  recv {}/s", (now.0 - last.0) * 2, (now.1 - last.1) * 2));
+                bar.set_message(format!(
+                    "sent {}/s  recv {}/s",
+                    (now.0 - last.0) * 2,
+                    (now.1 - last.1) * 2
+                ));
                 bar.inc(5);
                 last = now;
             }

@@ -85,7 +85,10 @@ pub async fn publisher(
             break w;
         }
         if start.changed().await.is_err() {
-            return Ok(PubResult { index, ..Default::default() });
+            return Ok(PubResult {
+                index,
+                ..Default::default()
+            });
         }
     };
 
@@ -157,7 +160,8 @@ pub async fn publisher(
         // How many are due now.
         let mut allowed = batch as u64;
         if rate > 0.0 {
-            let elapsed = (ctx.base + Duration::from_nanos(now_ns)).saturating_duration_since(t_start);
+            let elapsed =
+                (ctx.base + Duration::from_nanos(now_ns)).saturating_duration_since(t_start);
             let due = (elapsed.as_secs_f64() * rate) as u64 + 1;
             allowed = due.saturating_sub(seq).min(batch as u64);
             if allowed == 0 {
@@ -258,7 +262,10 @@ pub async fn publisher(
         unacked = inflight.saturating_sub(sem.available_permits()) as u64;
     }
     disconnect(&mut wr, version).await;
-    if tokio::time::timeout(Duration::from_secs(2), async { reader.await }).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(2), reader)
+        .await
+        .is_err()
+    {
         // The broker did not close after DISCONNECT; nothing more to read.
     }
     result?;
@@ -303,8 +310,13 @@ impl SeqSet {
     /// How many of 0..n are present.
     pub fn count_below(&self, n: u64) -> u64 {
         let full = (n / 64) as usize;
-        let mut c: u64 = self.bits.iter().take(full).map(|w| w.count_ones() as u64).sum();
-        if n % 64 != 0 {
+        let mut c: u64 = self
+            .bits
+            .iter()
+            .take(full)
+            .map(|w| w.count_ones() as u64)
+            .sum();
+        if n & 63 != 0 {
             if let Some(w) = self.bits.get(full) {
                 c += (w & ((1u64 << (n % 64)) - 1)).count_ones() as u64;
             }
@@ -353,13 +365,20 @@ pub async fn subscriber(
     mut done: watch::Receiver<bool>,
 ) -> Result<SubResult, Failure> {
     let version = client.version;
-    let Client { mut stream, mut rbuf, .. } = client;
+    let Client {
+        mut stream,
+        mut rbuf,
+        ..
+    } = client;
     let mut r = SubResult::default();
     let mut wbuf = BytesMut::with_capacity(4096);
     let keepalive = Duration::from_secs(ctx.opts.keepalive.max(1) as u64) / 2;
     let ping = tokio::time::sleep(keepalive);
     tokio::pin!(ping);
-    let mut window = Window { start_ns: u64::MAX, end_ns: u64::MAX };
+    let mut window = Window {
+        start_ns: u64::MAX,
+        end_ns: u64::MAX,
+    };
     let mut last: Option<(u32, SeqSet)> = None; // cache of the last publisher's set
     let mut result = Ok(());
     'run: loop {
@@ -374,8 +393,12 @@ pub async fn subscriber(
                     n_pub += 1;
                     match p.qos {
                         QoS::AtMostOnce => {}
-                        QoS::AtLeastOnce => encode(&Packet::PubAck(Ack::new(p.packet_id)), version, &mut wbuf),
-                        QoS::ExactlyOnce => encode(&Packet::PubRec(Ack::new(p.packet_id)), version, &mut wbuf),
+                        QoS::AtLeastOnce => {
+                            encode(&Packet::PubAck(Ack::new(p.packet_id)), version, &mut wbuf)
+                        }
+                        QoS::ExactlyOnce => {
+                            encode(&Packet::PubRec(Ack::new(p.packet_id)), version, &mut wbuf)
+                        }
                     }
                     let b = &p.payload;
                     if b.len() < HEADER {
@@ -412,7 +435,10 @@ pub async fn subscriber(
                     encode(&Packet::PubComp(Ack::new(a.packet_id)), version, &mut wbuf)
                 }
                 Ok(Some(Packet::Disconnect(d))) => {
-                    result = Err(Failure::new("disconnected_by_broker", format!("{:?}", d.reason)));
+                    result = Err(Failure::new(
+                        "disconnected_by_broker",
+                        format!("{:?}", d.reason),
+                    ));
                     break 'run;
                 }
                 Ok(Some(_)) => {}
@@ -469,7 +495,11 @@ pub async fn subscriber(
 /// Hold a connection open (pinging) until `done`.
 pub async fn idle(ctx: Arc<Ctx>, client: Client, mut done: watch::Receiver<bool>) {
     let version = client.version;
-    let Client { mut stream, mut rbuf, .. } = client;
+    let Client {
+        mut stream,
+        mut rbuf,
+        ..
+    } = client;
     let keepalive = Duration::from_secs(ctx.opts.keepalive.max(1) as u64) / 2;
     let mut out = BytesMut::new();
     encode(&Packet::PingReq, version, &mut out);
@@ -488,4 +518,25 @@ pub async fn idle(ctx: Arc<Ctx>, client: Client, mut done: watch::Receiver<bool>
         }
     }
     disconnect(&mut stream, version).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeqSet;
+
+    #[test]
+    fn seq_set_counts_gaps_and_duplicates() {
+        let mut a = SeqSet::default();
+        for s in (0..200).filter(|s| s % 10 != 3) {
+            assert!(a.insert(s));
+        }
+        assert!(!a.insert(5));
+        assert_eq!(a.count_below(200), 180);
+        assert_eq!(a.count_below(64), 64 - 7);
+        let mut b = SeqSet::default();
+        b.insert(3);
+        b.insert(5); // also in a: a duplicate across group members
+        assert_eq!(a.merge(&b), 1);
+        assert_eq!(a.count_below(200), 181);
+    }
 }

@@ -56,7 +56,9 @@ impl Ctx {
     /// Count an error under `kind`, keeping the first detail as an example.
     pub fn error(&self, kind: &str, detail: impl std::fmt::Display) {
         let mut e = self.errors.lock().unwrap();
-        let entry = e.entry(kind.to_owned()).or_insert_with(|| (0, detail.to_string()));
+        let entry = e
+            .entry(kind.to_owned())
+            .or_insert_with(|| (0, detail.to_string()));
         entry.0 += 1;
     }
 }
@@ -87,12 +89,20 @@ enum Groups {
 fn plan(s: &Scenario, prefix: &str) -> Result<Plan> {
     let o = s.opts();
     let p = match s {
-        Scenario::Conn(_) => Plan { subscribers: vec![], publishers: vec![], idle: o.clients, fanout: 0, groups: Groups::None },
+        Scenario::Conn(_) => Plan {
+            subscribers: vec![],
+            publishers: vec![],
+            idle: o.clients,
+            fanout: 0,
+            groups: Groups::None,
+        },
         Scenario::Pub(_) => {
             let t = o.topic.clone().unwrap_or_else(|| "bench/pub/%i".into());
             Plan {
                 subscribers: vec![],
-                publishers: (0..o.clients).map(|i| t.replace("%i", &i.to_string())).collect(),
+                publishers: (0..o.clients)
+                    .map(|i| t.replace("%i", &i.to_string()))
+                    .collect(),
                 idle: 0,
                 fanout: 0,
                 groups: Groups::None,
@@ -100,18 +110,30 @@ fn plan(s: &Scenario, prefix: &str) -> Result<Plan> {
         }
         Scenario::Sub(_) => {
             let t = o.topic.clone().unwrap_or_else(|| "bench/#".into());
-            Plan { subscribers: vec![t; o.clients], publishers: vec![], idle: 0, fanout: 0, groups: Groups::None }
+            Plan {
+                subscribers: vec![t; o.clients],
+                publishers: vec![],
+                idle: 0,
+                fanout: 0,
+                groups: Groups::None,
+            }
         }
         Scenario::P2p(_) => Plan {
-            subscribers: (0..o.publishers).map(|i| format!("{prefix}/p2p/{i}")).collect(),
-            publishers: (0..o.publishers).map(|i| format!("{prefix}/p2p/{i}")).collect(),
+            subscribers: (0..o.publishers)
+                .map(|i| format!("{prefix}/p2p/{i}"))
+                .collect(),
+            publishers: (0..o.publishers)
+                .map(|i| format!("{prefix}/p2p/{i}"))
+                .collect(),
             idle: 0,
             fanout: 1,
             groups: Groups::PerPair,
         },
         Scenario::FanIn(_) => Plan {
             subscribers: vec![format!("$share/bench/{prefix}/fanin/+"); o.subscribers],
-            publishers: (0..o.publishers).map(|i| format!("{prefix}/fanin/{i}")).collect(),
+            publishers: (0..o.publishers)
+                .map(|i| format!("{prefix}/fanin/{i}"))
+                .collect(),
             idle: 0,
             fanout: 1,
             groups: Groups::Shared,
@@ -146,7 +168,10 @@ impl Pacer {
     }
     async fn next(&mut self) -> tokio::sync::OwnedSemaphorePermit {
         if self.rate > 0.0 {
-            tokio::time::sleep_until(self.t0 + Duration::from_secs_f64(self.started as f64 / self.rate)).await;
+            tokio::time::sleep_until(
+                self.t0 + Duration::from_secs_f64(self.started as f64 / self.rate),
+            )
+            .await;
         }
         self.started += 1;
         self.gate.clone().acquire_owned().await.unwrap()
@@ -158,9 +183,16 @@ type ConnEvent = Result<u64, Failure>;
 
 async fn connect_timed(ctx: &Ctx, index: usize, id: String) -> (Result<Client, Failure>, u64) {
     let t = Instant::now();
-    let r = tokio::time::timeout(Duration::from_secs_f64(ctx.opts.connect_timeout), connect(ctx, index, id)).await;
+    let r = tokio::time::timeout(
+        Duration::from_secs_f64(ctx.opts.connect_timeout),
+        connect(ctx, index, id),
+    )
+    .await;
     let ns = t.elapsed().as_nanos() as u64;
-    (r.unwrap_or_else(|_| Err(Failure::new("connect_timeout", "no CONNACK in time"))), ns)
+    (
+        r.unwrap_or_else(|_| Err(Failure::new("connect_timeout", "no CONNACK in time"))),
+        ns,
+    )
 }
 
 /// Run the scenario; the caller prints the report.
@@ -172,7 +204,10 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     if o.qos > 0 && o.inflight == 0 {
         bail!("--inflight must be at least 1");
     }
-    let prefix = o.prefix.clone().unwrap_or_else(|| format!("kb{}", std::process::id()));
+    let prefix = o
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("kb{}", std::process::id()));
     let plan = plan(&scenario, &prefix)?;
     let n_conn = plan.subscribers.len() + plan.publishers.len() + plan.idle;
     let port = o.port.unwrap_or(if o.tls { 8883 } else { 1883 });
@@ -183,7 +218,13 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     let t_tls = Instant::now();
     let tls = tls::build(&o, n_conn)?;
     let tls_setup_secs = t_tls.elapsed().as_secs_f64();
-    let warmup = o.warmup.unwrap_or(if o.count.is_some() || matches!(scenario, Scenario::Conn(_)) { 0.0 } else { 1.0 });
+    let warmup = o.warmup.unwrap_or(
+        if o.count.is_some() || matches!(scenario, Scenario::Conn(_)) {
+            0.0
+        } else {
+            1.0
+        },
+    );
     let ctx = Arc::new(Ctx {
         version: match o.mqtt {
             MqttVersion::V3 => ProtocolVersion::V311,
@@ -215,9 +256,15 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
 
     // Phase 1: subscribers, each SUBACKed.
     let mut subs: Vec<JoinHandle<Option<SubResult>>> = Vec::new();
-    for filter in plan.subscribers.iter().cloned() {
+    for filter in &plan.subscribers {
+        let filter = filter.clone();
         let permit = pacer.next().await;
-        let (ctx2, ev, st, dn) = (ctx.clone(), ev_tx.clone(), start_rx.clone(), done_rx.clone());
+        let (ctx2, ev, st, dn) = (
+            ctx.clone(),
+            ev_tx.clone(),
+            start_rx.clone(),
+            done_rx.clone(),
+        );
         let i = next_index;
         next_index += 1;
         subs.push(tokio::spawn(async move {
@@ -240,7 +287,15 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
             roles::subscriber(ctx2, client, st, dn).await.ok()
         }));
     }
-    wait_events(&ctx, &mut ev_rx, plan.subscribers.len(), &mut connect_lat, &mut connected, &progress).await;
+    wait_events(
+        &ctx,
+        &mut ev_rx,
+        plan.subscribers.len(),
+        &mut connect_lat,
+        &mut connected,
+        &progress,
+    )
+    .await;
     let subs_ready = connected;
 
     // Phase 2: publishers and idle clients.
@@ -293,16 +348,35 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
             }
         }));
     }
-    wait_events(&ctx, &mut ev_rx, plan.publishers.len() + plan.idle, &mut connect_lat, &mut connected, &progress).await;
+    wait_events(
+        &ctx,
+        &mut ev_rx,
+        plan.publishers.len() + plan.idle,
+        &mut connect_lat,
+        &mut connected,
+        &progress,
+    )
+    .await;
     let connect_secs = conn_t0.elapsed().as_secs_f64();
     let broker_connected = o.broker_pid.map(sys::proc_sample).transpose()?;
 
     // Phase 3: load. The measured window starts after the warm-up.
     let is_conn = matches!(scenario, Scenario::Conn(_));
     let t0 = ctx.now_ns();
-    let ws = if is_conn { 0 } else { t0 + (warmup * 1e9) as u64 };
-    let we = if o.count.is_some() { u64::MAX } else { t0 + ((warmup + o.duration) * 1e9) as u64 };
-    let _ = start_tx.send(Some(Window { start_ns: ws, end_ns: we }));
+    let ws = if is_conn {
+        0
+    } else {
+        t0 + (warmup * 1e9) as u64
+    };
+    let we = if o.count.is_some() {
+        u64::MAX
+    } else {
+        t0 + ((warmup + o.duration) * 1e9) as u64
+    };
+    let _ = start_tx.send(Some(Window {
+        start_ns: ws,
+        end_ns: we,
+    }));
     progress.start_load();
     let ticker = progress.spawn_ticker(ctx.clone());
     let at = |ns: u64| ctx.base + Duration::from_nanos(ns);
@@ -315,7 +389,11 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     let mut end_samples = None;
     if we != u64::MAX {
         tokio::time::sleep_until(at(we)).await;
-        end_samples = Some((ctx.now_ns(), sys::self_cpu(), o.broker_pid.map(sys::proc_sample).transpose()?));
+        end_samples = Some((
+            ctx.now_ns(),
+            sys::self_cpu(),
+            o.broker_pid.map(sys::proc_sample).transpose()?,
+        ));
     }
     // Publishers stop by themselves (window end or --count) and wait for their acks.
     let mut pub_results = Vec::new();
@@ -326,7 +404,7 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     }
     // Drain: wait for every expected delivery (or the timeout, or QoS 0 silence).
     let sent_total: u64 = pub_results.iter().map(|r| r.sent_total).sum();
-    let expected_total = sent_total * plan.fanout.min(subs_ready.max(0));
+    let expected_total = sent_total * plan.fanout.min(subs_ready);
     let drain_deadline = Instant::now() + Duration::from_secs_f64(o.drain_timeout);
     if !plan.publishers.is_empty() && !plan.subscribers.is_empty() {
         let mut last = (ctx.received.load(Relaxed), Instant::now());
@@ -342,7 +420,11 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     }
     let (end_ns, cpu_we, broker_we) = match end_samples {
         Some(s) => s,
-        None => (ctx.now_ns(), sys::self_cpu(), o.broker_pid.map(sys::proc_sample).transpose()?),
+        None => (
+            ctx.now_ns(),
+            sys::self_cpu(),
+            o.broker_pid.map(sys::proc_sample).transpose()?,
+        ),
     };
     let _ = done_tx.send(true);
     ticker.abort();
@@ -362,14 +444,23 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     let window_secs = if is_conn {
         (end_ns as f64 - t0 as f64) / 1e9
     } else if o.count.is_some() {
-        let last_recv = sub_results.iter().map(|r| r.last_recv_ns).max().unwrap_or(0);
-        let last_send = pub_results.iter().map(|r| r.last_send_ns).max().unwrap_or(0);
+        let last_recv = sub_results
+            .iter()
+            .map(|r| r.last_recv_ns)
+            .max()
+            .unwrap_or(0);
+        let last_send = pub_results
+            .iter()
+            .map(|r| r.last_send_ns)
+            .max()
+            .unwrap_or(0);
         (last_recv.max(last_send).max(ws + 1) - ws) as f64 / 1e9
     } else {
         (we - ws) as f64 / 1e9
     };
     let mut latency = Histogram::new();
-    let (mut received, mut delivered_window, mut duplicates, mut foreign, mut received_total) = (0, 0, 0, 0, 0);
+    let (mut received, mut delivered_window, mut duplicates, mut foreign, mut received_total) =
+        (0, 0, 0, 0, 0);
     for r in &sub_results {
         latency.merge(&r.latency);
         received += r.received;
@@ -378,7 +469,10 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
         foreign += r.foreign;
         received_total += r.total;
     }
-    let per_pub: BTreeMap<u32, u64> = pub_results.iter().map(|r| (r.index, r.sent_total)).collect();
+    let per_pub: BTreeMap<u32, u64> = pub_results
+        .iter()
+        .map(|r| (r.index, r.sent_total))
+        .collect();
     let mut lost = 0u64;
     let mut lost_applies = true;
     match plan.groups {
@@ -438,7 +532,11 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
         sent_total,
         acked: pub_results.iter().map(|r| r.acked).sum(),
         unacked: pub_results.iter().map(|r| r.unacked).sum(),
-        expected_total: if plan.fanout > 0 { Some(expected_total) } else { None },
+        expected_total: if plan.fanout > 0 {
+            Some(expected_total)
+        } else {
+            None
+        },
         received,
         received_total,
         delivered_window,

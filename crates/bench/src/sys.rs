@@ -17,7 +17,9 @@ pub fn self_cpu() -> Duration {
 
 /// Cores this process may run on (affinity and cgroup quota respected).
 pub fn available_cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// One reading of another process's accounting.
@@ -40,7 +42,9 @@ pub fn proc_sample(pid: u32) -> anyhow::Result<ProcSample> {
         .1;
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| -> anyhow::Result<u64> {
-        Ok(f.get(i).ok_or_else(|| anyhow::anyhow!("short /proc/{pid}/stat"))?.parse()?)
+        Ok(f.get(i)
+            .ok_or_else(|| anyhow::anyhow!("short /proc/{pid}/stat"))?
+            .parse()?)
     };
     let total = ticks(11)? + ticks(12)?;
     // SAFETY: sysconf has no preconditions.
@@ -55,7 +59,11 @@ pub fn proc_sample(pid: u32) -> anyhow::Result<ProcSample> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    Ok(ProcSample { cpu, rss_kb: kb("VmRSS:"), hwm_kb: kb("VmHWM:") })
+    Ok(ProcSample {
+        cpu,
+        rss_kb: kb("VmRSS:"),
+        hwm_kb: kb("VmHWM:"),
+    })
 }
 
 #[cfg(test)]
