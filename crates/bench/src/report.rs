@@ -171,7 +171,8 @@ pub struct ErrorCount {
 
 #[derive(Serialize, Debug)]
 pub struct Generator {
-    /// User + system CPU of kumo-bench over the window (conn: the hold).
+    /// User + system CPU of kumo-bench over the window (conn: from the
+    /// first connect to the end of the hold; broker CPU likewise).
     pub cpu_secs: f64,
     pub wall_secs: f64,
     pub cpu_pct_one_core: f64,
@@ -346,8 +347,12 @@ impl Report {
         let k = &self.connections;
         let _ = writeln!(
             s,
-            "connections   {}/{} connected, {} failed, {:.1}/s over {:.2} s",
-            k.connected, k.planned, k.failed, k.connects_per_sec, k.connect_secs
+            "connections   {}/{} connected, {} failed, {:.1}/s over {:.1} ms",
+            k.connected,
+            k.planned,
+            k.failed,
+            k.connects_per_sec,
+            k.connect_secs * 1000.0
         );
         let _ = writeln!(s, "  connect µs  {}", lat_line(&k.latency_us));
         if m.sent_total > 0 || m.received_total > 0 {

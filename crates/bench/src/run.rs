@@ -252,6 +252,7 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     let cpu0 = sys::self_cpu();
     let broker0 = o.broker_pid.map(sys::proc_sample).transpose()?;
     let conn_t0 = Instant::now();
+    let conn_start_ns = ctx.now_ns();
     let mut next_index = 0usize;
 
     // Phase 1: subscribers, each SUBACKed.
@@ -516,7 +517,8 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     }
 
     let cpu = cpu_we.saturating_sub(cpu_ws).as_secs_f64();
-    let wall = (end_ns.saturating_sub(if is_conn { t0 } else { ws })) as f64 / 1e9;
+    // conn: CPU is counted from the first connect (the storm is the load).
+    let wall = (end_ns.saturating_sub(if is_conn { conn_start_ns } else { ws })) as f64 / 1e9;
     let errors = ctx.errors.lock().unwrap().clone();
     Ok(Report::build(report::Inputs {
         scenario: scenario.name(),
