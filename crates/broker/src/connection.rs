@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::message::Message;
 use crate::session::{Link, OutMsg, Phase, Session, Subscription};
-use crate::writer::{self, Ctrl, Params};
+use crate::writer::{self, Outbox, Params};
 use crate::{Compat, ConnectionInfo, Inner};
 
 /// Why the connection ended, which decides what happens to the will.
@@ -32,7 +32,7 @@ struct Conn {
     inner: Arc<Inner>,
     session: Arc<Session>,
     version: ProtocolVersion,
-    ctrl: mpsc::UnboundedSender<Ctrl>,
+    outbox: Arc<Outbox>,
     /// Aliases the client set up towards us (MQTT 5).
     aliases: Vec<Option<Bytes>>,
     will: Option<(Arc<Message>, u32)>,
@@ -81,13 +81,11 @@ where
     let (session, session_present) =
         inner.attach(&accepted.client_id, connect.clean_start, accepted.expiry, version, link).await;
 
-    let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
     let ack = ConnAck {
         session_present,
         reason: ReasonCode::Success,
         properties: accepted.connack_properties,
     };
-    let _ = ctrl_tx.send(Ctrl::Packet(Packet::ConnAck(ack)));
     let params = Params {
         version,
         max_packet_size: connect.properties.maximum_packet_size,
@@ -96,7 +94,9 @@ where
         topic_alias_maximum: connect.properties.topic_alias_maximum.unwrap_or(0),
         problem_information: connect.properties.request_problem_information != Some(0),
     };
-    let writer = tokio::spawn(writer::run(wr, session.clone(), ctrl_rx, params, kick_tx));
+    let outbox = Arc::new(Outbox::new(params));
+    outbox.push(Packet::ConnAck(ack));
+    let writer = tokio::spawn(writer::run(wr, session.clone(), outbox.clone(), kick_tx));
     session.notify.notify_one();
     tracing::info!(client_id = %session.client_id, remote = %info.remote, listener = info.listener,
         protocol = version.level(), session_present, "client connected");
@@ -118,7 +118,7 @@ where
         inner: inner.clone(),
         session: session.clone(),
         version,
-        ctrl: ctrl_tx,
+        outbox,
         aliases: vec![None; usize::from(inner.config.topic_alias_maximum)],
         will,
         expiry: accepted.expiry,
@@ -128,7 +128,8 @@ where
     let keep_alive = accepted.keep_alive;
     let end = conn.read_loop(&mut rd, &mut buf, &mut kick_rx, keep_alive).await;
 
-    let _ = conn.ctrl.send(Ctrl::Close);
+    conn.outbox.close();
+    session.notify.notify_one();
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     let generation = {
         let mut st = session.lock();
@@ -226,7 +227,8 @@ fn message_properties(p: &Properties) -> (Option<Instant>, Properties) {
 
 impl Conn {
     fn send(&self, p: Packet) {
-        let _ = self.ctrl.send(Ctrl::Packet(p));
+        self.outbox.push(p);
+        self.session.notify.notify_one();
     }
 
     /// Tell an MQTT 5 client why we are closing (MQTT 3.1.1 has no way to).

@@ -5,7 +5,7 @@
 //! as far as the client's Receive Maximum allows.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -15,13 +15,50 @@ use tokio::sync::mpsc;
 
 use crate::session::{InFlight, OutMsg, Phase, Session};
 
-/// What the reader asks the writer to do.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // one per control packet; not on the fan-out path
-pub(crate) enum Ctrl {
-    Packet(Packet),
-    /// Flush what is pending and close the socket.
-    Close,
+/// Control packets the reader has encoded for the writer (CONNACK, acks,
+/// SUBACK, PINGRESP, DISCONNECT), in order. The reader encodes straight into
+/// this buffer, so nothing larger than a few bytes crosses between the tasks.
+pub(crate) struct Outbox {
+    params: Params,
+    state: Mutex<OutboxState>,
+}
+
+#[derive(Default)]
+struct OutboxState {
+    bytes: BytesMut,
+    closing: bool,
+}
+
+impl Outbox {
+    pub(crate) fn new(params: Params) -> Outbox {
+        Outbox { params, state: Mutex::new(OutboxState::default()) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, OutboxState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Encode a control packet for the client, leaving out optional
+    /// diagnostics when the client asked for none or they would make the
+    /// packet too large. The caller wakes the writer.
+    pub(crate) fn push(&self, mut p: Packet) {
+        let params = &self.params;
+        if params.version.is_v5() {
+            let strip_allowed =
+                !matches!(p, Packet::ConnAck(_) | Packet::Disconnect(_) | Packet::Publish(_));
+            if (strip_allowed && !params.problem_information)
+                || !params.fits(encoded_len(&p, params.version))
+            {
+                strip_diagnostics(&mut p);
+            }
+        }
+        encode(&p, params.version, &mut self.lock().bytes);
+    }
+
+    /// Ask the writer to flush what is pending and close the socket.
+    pub(crate) fn close(&self) {
+        self.lock().closing = true;
+    }
 }
 
 /// What the client told us in CONNECT that shapes what we send it.
@@ -38,6 +75,12 @@ pub(crate) struct Params {
     pub problem_information: bool,
 }
 
+impl Params {
+    fn fits(&self, len: usize) -> bool {
+        self.max_packet_size.is_none_or(|m| len <= m as usize)
+    }
+}
+
 /// Stop filling the buffer past this many bytes and write it out.
 const BATCH_BYTES: usize = 64 * 1024;
 
@@ -51,30 +94,21 @@ struct Writer {
 pub(crate) async fn run<W>(
     mut wr: W,
     session: Arc<Session>,
-    mut rx: mpsc::UnboundedReceiver<Ctrl>,
-    params: Params,
+    outbox: Arc<Outbox>,
     kick: mpsc::UnboundedSender<ReasonCode>,
 ) where
     W: AsyncWrite + Unpin,
 {
+    let params = outbox.params.clone();
     let mut w = Writer { params, session, aliases: HashMap::new(), buf: BytesMut::with_capacity(8192) };
     loop {
-        let mut closing = false;
-        tokio::select! {
-            biased;
-            c = rx.recv() => match c {
-                Some(Ctrl::Packet(p)) => w.control(p),
-                Some(Ctrl::Close) | None => closing = true,
-            },
-            _ = w.session.notify.notified() => {}
-        }
-        while !closing {
-            match rx.try_recv() {
-                Ok(Ctrl::Packet(p)) => w.control(p),
-                Ok(Ctrl::Close) => closing = true,
-                Err(_) => break,
-            }
-        }
+        w.session.notify.notified().await;
+        let closing = {
+            let mut ob = outbox.lock();
+            w.buf.extend_from_slice(&ob.bytes);
+            ob.bytes.clear();
+            ob.closing
+        };
         let more = if closing { false } else { w.drain_session() };
         if !w.buf.is_empty() {
             let res = wr.write_all(&w.buf).await;
@@ -101,23 +135,6 @@ impl Writer {
         self.params.version.is_v5()
     }
 
-    fn fits(&self, len: usize) -> bool {
-        self.params.max_packet_size.is_none_or(|m| len <= m as usize)
-    }
-
-    /// Encode a control packet, leaving out optional diagnostics when the
-    /// client asked for none or they would make the packet too large.
-    fn control(&mut self, mut p: Packet) {
-        let strip_allowed = !matches!(p, Packet::ConnAck(_) | Packet::Disconnect(_) | Packet::Publish(_));
-        if self.v5() && strip_allowed && !self.params.problem_information {
-            strip_diagnostics(&mut p);
-        }
-        if self.v5() && !self.fits(encoded_len(&p, self.params.version)) {
-            strip_diagnostics(&mut p);
-        }
-        encode(&p, self.params.version, &mut self.buf);
-    }
-
     /// Move queued messages into the buffer. Returns true when it stopped
     /// because the buffer is full and more could be sent.
     fn drain_session(&mut self) -> bool {
@@ -135,7 +152,7 @@ impl Writer {
                         let out = f.out.clone();
                         self.publish(&out, id, true, now);
                     }
-                    Phase::Released => self.control(Packet::PubRel(Ack::new(id))),
+                    Phase::Released => encode(&Packet::PubRel(Ack::new(id)), self.params.version, &mut self.buf),
                 }
             }
         }
@@ -174,7 +191,7 @@ impl Writer {
                 || self.params.topic_alias_maximum > 0);
         if !per_subscriber {
             let enc = out.msg.encoded(version, out.qos, out.retain);
-            if !self.fits(enc.bytes.len()) {
+            if !self.params.fits(enc.bytes.len()) {
                 return false;
             }
             let start = self.buf.len();
@@ -197,7 +214,7 @@ impl Writer {
         }
         let mut packet = Packet::Publish(p);
         let len = encoded_len(&packet, version);
-        if !self.fits(len) {
+        if !self.params.fits(len) {
             return false;
         }
         if let Packet::Publish(p) = &mut packet {
@@ -205,7 +222,7 @@ impl Writer {
                 p.properties.topic_alias = Some(alias);
                 p.topic = Bytes::new();
             } else if self.aliases.len() < usize::from(self.params.topic_alias_maximum)
-                && self.fits(len + 3)
+                && self.params.fits(len + 3)
             {
                 let alias = self.aliases.len() as u16 + 1;
                 self.aliases.insert(p.topic.clone(), alias);
