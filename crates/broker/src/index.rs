@@ -3,7 +3,7 @@
 //! every filter. Pure data structure: no locks, no I/O; the broker wraps it
 //! in an `RwLock` and never holds that lock across an await.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kumo_mqtt::topic::HashMatch;
@@ -33,7 +33,7 @@ struct Node<T> {
 
 impl<T> Default for Node<T> {
     fn default() -> Self {
-        Node { children: HashMap::new(), subs: Vec::new(), groups: HashMap::new() }
+        Node { children: HashMap::default(), subs: Vec::new(), groups: HashMap::default() }
     }
 }
 
@@ -117,39 +117,44 @@ impl<T> SubIndex<T> {
         available: impl Fn(&T) -> bool,
         mut f: impl FnMut(Hit<'a, T>),
     ) {
-        let levels: Vec<&str> = topic.split('/').collect();
         let dollar = topic.starts_with('$');
-        self.walk(&self.root, &levels, 0, dollar, &available, &mut f);
+        self.walk(&self.root, Some(topic), true, dollar, &available, &mut f);
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// `rest` is what is left of the topic (None once every level is consumed).
     fn walk<'a>(
         &'a self,
         node: &'a Node<T>,
-        levels: &[&str],
-        depth: usize,
+        rest: Option<&str>,
+        at_root: bool,
         dollar: bool,
         available: &impl Fn(&T) -> bool,
         f: &mut impl FnMut(Hit<'a, T>),
     ) {
-        let wildcards_allowed = !(depth == 0 && dollar);
+        // [MQTT-4.7.2-1]: a leading wildcard never matches a `$` topic.
+        let wildcards_allowed = !(at_root && dollar);
         if wildcards_allowed {
             if let Some(hash) = node.children.get("#") {
-                if depth < levels.len() || self.hash == HashMatch::IncludesParent && depth > 0 {
+                // `#` matches one or more further levels, and (spec) the parent level itself.
+                if rest.is_some() || self.hash == HashMatch::IncludesParent && !at_root {
                     emit(hash, available, f);
                 }
             }
         }
-        let Some(level) = levels.get(depth) else {
+        let Some(rest) = rest else {
             emit(node, available, f);
             return;
         };
-        if let Some(child) = node.children.get(*level) {
-            self.walk(child, levels, depth + 1, dollar, available, f);
+        let (level, next) = match rest.split_once('/') {
+            Some((level, next)) => (level, Some(next)),
+            None => (rest, None),
+        };
+        if let Some(child) = node.children.get(level) {
+            self.walk(child, next, false, dollar, available, f);
         }
         if wildcards_allowed {
             if let Some(child) = node.children.get("+") {
-                self.walk(child, levels, depth + 1, dollar, available, f);
+                self.walk(child, next, false, dollar, available, f);
             }
         }
     }

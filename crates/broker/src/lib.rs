@@ -23,7 +23,7 @@ mod writer;
 pub use config::{BrokerConfig, Compat};
 pub use message::Message;
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -93,10 +93,10 @@ impl Broker {
         Broker {
             inner: Arc::new(Inner {
                 config,
-                sessions: Mutex::new(HashMap::new()),
+                sessions: Mutex::new(HashMap::default()),
                 index: RwLock::new(SubIndex::new(hash)),
-                retained: RwLock::new(HashMap::new()),
-                pending_wills: Mutex::new(HashMap::new()),
+                retained: RwLock::new(HashMap::default()),
+                pending_wills: Mutex::new(HashMap::default()),
                 next_id: AtomicU64::new(1),
                 shutting_down: AtomicBool::new(false),
                 live_connections: AtomicUsize::new(0),

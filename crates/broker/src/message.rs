@@ -3,11 +3,11 @@
 //! RETAIN flag) and reused for every subscriber of that variant; only the
 //! packet identifier and DUP bit are patched per delivery.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use kumo_mqtt::{encode_publish, Properties, ProtocolVersion, Publish, QoS};
+use kumo_mqtt::{encode_publish_ref, Properties, ProtocolVersion, PublishRef, QoS};
 
 /// A message as the broker routes it.
 #[derive(Debug)]
@@ -27,8 +27,14 @@ pub struct Message {
     pub expires_at: Option<Instant>,
     /// Session that published it (for No Local); 0 for the broker itself.
     pub publisher: u64,
-    encoded: [OnceLock<Encoded>; 12],
+    /// The first encoding asked for, which is nearly always the only one.
+    encoded: OnceLock<(usize, Encoded)>,
+    /// Every other (version, QoS, RETAIN) variant, when subscribers differ.
+    variants: OnceLock<Box<[OnceLock<Encoded>; 12]>>,
 }
+
+/// MQTT 3.1.1 carries no properties.
+static NO_PROPERTIES: LazyLock<Properties> = LazyLock::new(Properties::default);
 
 /// One encoded PUBLISH and where its packet identifier sits.
 #[derive(Debug, Clone)]
@@ -55,7 +61,8 @@ impl Message {
             properties,
             expires_at,
             publisher,
-            encoded: Default::default(),
+            encoded: OnceLock::new(),
+            variants: OnceLock::new(),
         })
     }
 
@@ -67,29 +74,47 @@ impl Message {
         self.expires_at.is_some_and(|t| t <= now)
     }
 
-    /// The PUBLISH for one subscriber, built fresh (used when the packet has
-    /// per-subscriber parts: subscription identifiers, topic alias, expiry).
-    pub fn to_publish(&self, version: ProtocolVersion, qos: QoS, retain: bool) -> Publish {
-        Publish {
+    /// The message as a PUBLISH for `version`, borrowing its parts.
+    pub fn publish_ref<'a>(
+        &'a self,
+        version: ProtocolVersion,
+        qos: QoS,
+        retain: bool,
+        properties: &'a Properties,
+    ) -> PublishRef<'a> {
+        PublishRef {
             dup: false,
             qos,
             retain,
-            topic: self.topic.clone(),
+            topic: &self.topic,
             packet_id: 0,
-            properties: if version.is_v5() { self.properties.clone() } else { Properties::default() },
-            payload: self.payload.clone(),
+            properties: if version.is_v5() { properties } else { &NO_PROPERTIES },
+            payload: &self.payload,
         }
     }
 
     /// The shared encoding for (version, qos, retain), built on first use.
-    /// Only for messages without an expiry (their properties change with time).
+    /// Only for messages without per-subscriber parts (subscription
+    /// identifiers, topic alias, remaining expiry).
     pub fn encoded(&self, version: ProtocolVersion, qos: QoS, retain: bool) -> &Encoded {
         let slot = usize::from(version.is_v5()) * 6 + (qos as usize) * 2 + usize::from(retain);
-        self.encoded[slot].get_or_init(|| {
-            let p = self.to_publish(version, qos, retain);
+        let build = || {
+            let p = self.publish_ref(version, qos, retain, &self.properties);
             let mut buf = BytesMut::new();
-            let packet_id_at = encode_publish(&p, version, &mut buf);
+            let packet_id_at = encode_publish_ref(&p, version, &mut buf);
             Encoded { bytes: buf.freeze(), packet_id_at }
-        })
+        };
+        let (first, enc) = self.encoded.get_or_init(|| (slot, build()));
+        if *first == slot {
+            return enc;
+        }
+        self.variants.get_or_init(Default::default)[slot].get_or_init(build)
+    }
+
+    /// Whether an encoding for this variant is already cached.
+    pub fn has_encoding(&self, version: ProtocolVersion, qos: QoS, retain: bool) -> bool {
+        let slot = usize::from(version.is_v5()) * 6 + (qos as usize) * 2 + usize::from(retain);
+        self.encoded.get().is_some_and(|(s, _)| *s == slot)
+            || self.variants.get().is_some_and(|v| v[slot].get().is_some())
     }
 }

@@ -2,7 +2,7 @@
 //! session, keep retained messages, create, resume, end and expire sessions,
 //! and fire delayed wills.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,7 +43,7 @@ impl Inner {
             self.retain(&msg);
         }
         let mut plain: Vec<Target> = Vec::new();
-        let mut by_session: HashMap<u64, usize> = HashMap::new();
+        let mut by_session: HashMap<u64, usize> = HashMap::default();
         let mut shared: Vec<Target> = Vec::new();
         {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());

@@ -6,7 +6,9 @@
 //! non-async sections. Publishers push into the queue and wake the
 //! connection's writer through `notify`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kumo_mqtt::{ProtocolVersion, QoS, ReasonCode, SubscriptionOptions, TopicFilter};

@@ -4,12 +4,15 @@
 //! redeliveries after a reconnect, then new messages from the session queue,
 //! as far as the client's Receive Maximum allows.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use kumo_mqtt::{encode, encoded_len, Ack, Packet, ProtocolVersion, QoS, ReasonCode};
+use kumo_mqtt::{
+    encode, encode_publish_ref, encoded_len, publish_ref_len, Ack, Packet, ProtocolVersion, QoS,
+    ReasonCode,
+};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -100,7 +103,7 @@ pub(crate) async fn run<W>(
     W: AsyncWrite + Unpin,
 {
     let params = outbox.params.clone();
-    let mut w = Writer { params, session, aliases: HashMap::new(), buf: BytesMut::with_capacity(8192) };
+    let mut w = Writer { params, session, aliases: HashMap::default(), buf: BytesMut::with_capacity(8192) };
     loop {
         w.session.notify.notified().await;
         let closing = {
@@ -185,51 +188,81 @@ impl Writer {
     /// exceeds the client's Maximum Packet Size ([MQTT-3.1.2-25]).
     fn publish(&mut self, out: &OutMsg, packet_id: u16, dup: bool, now: Instant) -> bool {
         let version = self.params.version;
+        let msg = &out.msg;
         let per_subscriber = self.v5()
             && (!out.sub_ids.is_empty()
-                || out.msg.expires_at.is_some()
+                || msg.expires_at.is_some()
                 || self.params.topic_alias_maximum > 0);
-        if !per_subscriber {
-            let enc = out.msg.encoded(version, out.qos, out.retain);
-            if !self.params.fits(enc.bytes.len()) {
+        if per_subscriber {
+            return self.publish_own(out, packet_id, dup, now);
+        }
+        // Nobody else holds this message: encode it straight into the buffer.
+        if Arc::strong_count(msg) == 1 && !msg.has_encoding(version, out.qos, out.retain) {
+            let mut p = msg.publish_ref(version, out.qos, out.retain, &msg.properties);
+            p.dup = dup;
+            p.packet_id = packet_id;
+            if !self.params.fits(publish_ref_len(&p, version)) {
                 return false;
             }
-            let start = self.buf.len();
-            self.buf.extend_from_slice(&enc.bytes);
-            if dup {
-                self.buf[start] |= 0x08;
-            }
-            if let Some(at) = enc.packet_id_at {
-                self.buf[start + at..start + at + 2].copy_from_slice(&packet_id.to_be_bytes());
-            }
+            encode_publish_ref(&p, version, &mut self.buf);
             return true;
         }
-        let mut p = out.msg.to_publish(version, out.qos, out.retain);
+        let enc = msg.encoded(version, out.qos, out.retain);
+        if !self.params.fits(enc.bytes.len()) {
+            return false;
+        }
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&enc.bytes);
+        if dup {
+            self.buf[start] |= 0x08;
+        }
+        if let Some(at) = enc.packet_id_at {
+            self.buf[start + at..start + at + 2].copy_from_slice(&packet_id.to_be_bytes());
+        }
+        true
+    }
+
+    /// Encode a PUBLISH with this subscriber's own properties: subscription
+    /// identifiers, remaining expiry, topic alias.
+    fn publish_own(&mut self, out: &OutMsg, packet_id: u16, dup: bool, now: Instant) -> bool {
+        let version = self.params.version;
+        let msg = &out.msg;
+        let mut props = msg.properties.clone();
+        props.subscription_identifiers.clone_from(&out.sub_ids);
+        if let Some(at) = msg.expires_at {
+            let left = at.saturating_duration_since(now);
+            props.message_expiry_interval = Some(left.as_secs_f64().ceil() as u32);
+        }
+        let mut p = msg.publish_ref(version, out.qos, out.retain, &props);
         p.dup = dup;
         p.packet_id = packet_id;
-        p.properties.subscription_identifiers = out.sub_ids.clone();
-        if let Some(at) = out.msg.expires_at {
-            let left = at.saturating_duration_since(now);
-            p.properties.message_expiry_interval = Some(left.as_secs_f64().ceil() as u32);
-        }
-        let mut packet = Packet::Publish(p);
-        let len = encoded_len(&packet, version);
+        let len = publish_ref_len(&p, version);
         if !self.params.fits(len) {
             return false;
         }
-        if let Packet::Publish(p) = &mut packet {
-            if let Some(&alias) = self.aliases.get(&p.topic) {
-                p.properties.topic_alias = Some(alias);
-                p.topic = Bytes::new();
-            } else if self.aliases.len() < usize::from(self.params.topic_alias_maximum)
-                && self.params.fits(len + 3)
+        let alias = match self.aliases.get(&msg.topic) {
+            Some(&alias) => Some((alias, true)),
+            None if self.aliases.len() < usize::from(self.params.topic_alias_maximum)
+                && self.params.fits(len + 3) =>
             {
                 let alias = self.aliases.len() as u16 + 1;
-                self.aliases.insert(p.topic.clone(), alias);
-                p.properties.topic_alias = Some(alias);
+                self.aliases.insert(msg.topic.clone(), alias);
+                Some((alias, false))
             }
+            None => None,
+        };
+        if let Some((alias, known)) = alias {
+            props.topic_alias = Some(alias);
+            let mut p = msg.publish_ref(version, out.qos, out.retain, &props);
+            p.dup = dup;
+            p.packet_id = packet_id;
+            if known {
+                p.topic = b"";
+            }
+            encode_publish_ref(&p, version, &mut self.buf);
+        } else {
+            encode_publish_ref(&p, version, &mut self.buf);
         }
-        encode(&packet, version, &mut self.buf);
         true
     }
 }

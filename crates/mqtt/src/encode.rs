@@ -16,23 +16,55 @@ pub fn encode(packet: &Packet, version: ProtocolVersion, out: &mut BytesMut) {
     write_body(packet, v5, out);
 }
 
+/// A PUBLISH by reference: lets a broker encode a message it keeps in its
+/// own form without building (and cloning into) a [`Publish`].
+#[derive(Debug, Clone, Copy)]
+pub struct PublishRef<'a> {
+    pub dup: bool,
+    pub qos: QoS,
+    pub retain: bool,
+    pub topic: &'a [u8],
+    pub packet_id: u16,
+    pub properties: &'a Properties,
+    pub payload: &'a [u8],
+}
+
+impl<'a> From<&'a Publish> for PublishRef<'a> {
+    fn from(p: &'a Publish) -> Self {
+        PublishRef {
+            dup: p.dup,
+            qos: p.qos,
+            retain: p.retain,
+            topic: &p.topic,
+            packet_id: p.packet_id,
+            properties: &p.properties,
+            payload: &p.payload,
+        }
+    }
+}
+
 /// Append a PUBLISH and return the offset, from the start of the appended
 /// packet, of its two packet-identifier bytes (None for QoS 0). A broker
 /// encodes a message once and patches the identifier per subscriber.
 pub fn encode_publish(p: &Publish, version: ProtocolVersion, out: &mut BytesMut) -> Option<usize> {
-    let body = publish_len(p, version.is_v5());
-    let header = 1 + varint_len(body as u32);
-    let start = out.len();
-    encode_publish_inner(p, version, out, body);
-    debug_assert_eq!(out.len() - start, header + body);
-    (p.qos != QoS::AtMostOnce).then_some(header + 2 + p.topic.len())
+    encode_publish_ref(&PublishRef::from(p), version, out)
 }
 
-fn encode_publish_inner(p: &Publish, version: ProtocolVersion, out: &mut BytesMut, body: usize) {
-    out.reserve(5 + body);
+/// [`encode_publish`] for a borrowed PUBLISH.
+pub fn encode_publish_ref(p: &PublishRef<'_>, version: ProtocolVersion, out: &mut BytesMut) -> Option<usize> {
+    let body = publish_len(p, version.is_v5());
+    let header = 1 + varint_len(body as u32);
+    out.reserve(header + body);
     out.put_u8(publish_first_byte(p));
     put_varint(out, body as u32);
     write_publish(p, version.is_v5(), out);
+    (p.qos != QoS::AtMostOnce).then_some(header + 2 + p.topic.len())
+}
+
+/// Size on the wire of a borrowed PUBLISH, fixed header included.
+pub fn publish_ref_len(p: &PublishRef<'_>, version: ProtocolVersion) -> usize {
+    let body = publish_len(p, version.is_v5());
+    1 + varint_len(body as u32) + body
 }
 
 /// The size of `packet` on the wire, fixed header included.
@@ -52,7 +84,7 @@ fn is_v5(packet: &Packet, version: ProtocolVersion) -> bool {
     }
 }
 
-fn publish_first_byte(p: &Publish) -> u8 {
+fn publish_first_byte(p: &PublishRef<'_>) -> u8 {
     (PacketType::Publish as u8) << 4
         | (u8::from(p.dup) << 3)
         | ((p.qos as u8) << 1)
@@ -62,7 +94,7 @@ fn publish_first_byte(p: &Publish) -> u8 {
 fn first_byte(packet: &Packet) -> u8 {
     let kind = packet.packet_type();
     match packet {
-        Packet::Publish(p) => publish_first_byte(p),
+        Packet::Publish(p) => publish_first_byte(&p.into()),
         Packet::PubRel(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_) => (kind as u8) << 4 | 0b0010,
         _ => (kind as u8) << 4,
     }
@@ -72,10 +104,10 @@ fn props_len(p: &Properties, v5: bool) -> usize {
     if v5 { p.encoded_len() } else { 0 }
 }
 
-fn publish_len(p: &Publish, v5: bool) -> usize {
+fn publish_len(p: &PublishRef<'_>, v5: bool) -> usize {
     2 + p.topic.len()
         + if p.qos == QoS::AtMostOnce { 0 } else { 2 }
-        + props_len(&p.properties, v5)
+        + props_len(p.properties, v5)
         + p.payload.len()
 }
 
@@ -104,7 +136,7 @@ fn body_len(packet: &Packet, v5: bool) -> usize {
             n
         }
         Packet::ConnAck(c) => 2 + props_len(&c.properties, v5),
-        Packet::Publish(p) => publish_len(p, v5),
+        Packet::Publish(p) => publish_len(&p.into(), v5),
         Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => ack_len(a, v5),
         Packet::Subscribe(s) => {
             2 + props_len(&s.properties, v5) + s.filters.iter().map(|(f, _)| 3 + f.len()).sum::<usize>()
@@ -136,15 +168,15 @@ fn body_len(packet: &Packet, v5: bool) -> usize {
     }
 }
 
-fn write_publish(p: &Publish, v5: bool, out: &mut BytesMut) {
-    put_binary(out, &p.topic);
+fn write_publish(p: &PublishRef<'_>, v5: bool, out: &mut BytesMut) {
+    put_binary(out, p.topic);
     if p.qos != QoS::AtMostOnce {
         out.put_u16(p.packet_id);
     }
     if v5 {
         p.properties.write(out);
     }
-    out.extend_from_slice(&p.payload);
+    out.extend_from_slice(p.payload);
 }
 
 fn write_body(packet: &Packet, v5: bool, out: &mut BytesMut) {
@@ -194,7 +226,7 @@ fn write_body(packet: &Packet, v5: bool, out: &mut BytesMut) {
                 out.put_u8(c.reason.to_v3_connack());
             }
         }
-        Packet::Publish(p) => write_publish(p, v5, out),
+        Packet::Publish(p) => write_publish(&p.into(), v5, out),
         Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
             out.put_u16(a.packet_id);
             match ack_len(a, v5) {

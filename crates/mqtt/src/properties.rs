@@ -141,7 +141,7 @@ fn read_flag(b: &mut Bytes) -> Result<u8> {
 
 impl Properties {
     pub fn is_empty(&self) -> bool {
-        *self == Properties::default()
+        self.body_len() == 0
     }
 
     /// Read a property length and the properties that follow, checking each
