@@ -2,7 +2,7 @@
 //! to, then every packet the client sends, until the connection ends and the
 //! session is detached (will, expiry). Writes go through the writer task.
 
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
 use tokio::sync::{mpsc, watch};
 
 use crate::message::Message;
-use crate::session::{Link, OutMsg, Phase, Session, Subscription};
+use crate::session::{Link, OutMsg, Phase, Session, State, Subscription};
 use crate::writer::{self, Outbox, Params};
 use crate::{Compat, ConnectionInfo, Inner};
 
@@ -299,16 +299,25 @@ impl Conn {
         }
     }
 
+    /// An outgoing QoS 1/2 flow is complete: free its slot in the window and
+    /// wake the writer if messages are waiting for that slot.
+    fn finish_outgoing(&self, mut st: MutexGuard<'_, State>, packet_id: u16) {
+        st.inflight.remove(&packet_id);
+        let waiting = !st.queue.is_empty();
+        drop(st);
+        if waiting {
+            self.session.notify.notify_one();
+        }
+    }
+
     /// Handle one packet; Some(end) closes the connection.
     fn handle(&mut self, p: Packet) -> Option<End> {
         match p {
             Packet::Publish(p) => return self.publish(p),
             Packet::PubAck(a) => {
-                let mut st = self.session.lock();
+                let st = self.session.lock();
                 if st.inflight.get(&a.packet_id).is_some_and(|f| f.out.qos == QoS::AtLeastOnce) {
-                    st.inflight.remove(&a.packet_id);
-                    drop(st);
-                    self.session.notify.notify_one();
+                    self.finish_outgoing(st, a.packet_id);
                 }
             }
             Packet::PubRec(a) => {
@@ -322,9 +331,7 @@ impl Conn {
                 };
                 if known && a.reason.is_error() {
                     // The receiver refused the message: the flow ends here.
-                    st.inflight.remove(&a.packet_id);
-                    drop(st);
-                    self.session.notify.notify_one();
+                    self.finish_outgoing(st, a.packet_id);
                     return None;
                 }
                 drop(st);
@@ -335,11 +342,9 @@ impl Conn {
                 self.send(Packet::PubRel(rel));
             }
             Packet::PubComp(a) => {
-                let mut st = self.session.lock();
+                let st = self.session.lock();
                 if st.inflight.get(&a.packet_id).is_some_and(|f| f.phase == Phase::Released) {
-                    st.inflight.remove(&a.packet_id);
-                    drop(st);
-                    self.session.notify.notify_one();
+                    self.finish_outgoing(st, a.packet_id);
                 }
             }
             Packet::PubRel(a) => {
