@@ -12,10 +12,9 @@ use kumo_mqtt::{
     Unsubscribe,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
-use tokio::sync::{mpsc, watch};
 
 use crate::message::Message;
-use crate::session::{Link, OutMsg, Phase, Session, State, Subscription};
+use crate::session::{ClosedOnDrop, Control, Link, OutMsg, Phase, Session, State, Subscription};
 use crate::writer::{self, Outbox, Params};
 use crate::{Compat, ConnectionInfo, Inner};
 
@@ -45,19 +44,22 @@ pub(crate) async fn run<S>(inner: Arc<Inner>, stream: S, info: ConnectionInfo)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Only the address and listener name are kept: the client certificate
+    // (until policies use it) is not worth holding for the connection's life.
+    let ConnectionInfo { remote, listener, .. } = info;
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut buf = BytesMut::with_capacity(4096);
+    let mut buf = BytesMut::with_capacity(READ_MIN);
     let max = inner.config.max_packet_size as usize;
 
     let connect = match tokio::time::timeout(
         inner.config.connect_timeout,
-        read_connect(&mut rd, &mut buf, max),
+        Box::pin(read_connect(&mut rd, &mut buf, max)),
     )
     .await
     {
         Ok(Ok(c)) => c,
         Ok(Err(Some((version, reason)))) => {
-            tracing::debug!(remote = %info.remote, %reason, "CONNECT refused");
+            tracing::debug!(%remote, %reason, "CONNECT refused");
             refuse(&mut wr, version, reason).await;
             return;
         }
@@ -68,18 +70,18 @@ where
     let accepted = match inner.accept_connect(&connect) {
         Ok(a) => a,
         Err(reason) => {
-            tracing::info!(remote = %info.remote, client_id = %connect.client_id, %reason, "connection refused");
+            tracing::info!(%remote, client_id = %connect.client_id, %reason, "connection refused");
             refuse(&mut wr, version, reason).await;
             return;
         }
     };
 
     let conn_id = inner.new_id();
-    let (kick_tx, mut kick_rx) = mpsc::unbounded_channel();
-    let (closed_tx, closed_rx) = watch::channel(());
-    let link = Link { conn_id, kick: kick_tx.clone(), closed: closed_rx };
+    let control = Arc::new(Control::default());
+    let closed = ClosedOnDrop(control.clone());
+    let link = Link { conn_id, control: control.clone() };
     let (session, session_present) =
-        inner.attach(&accepted.client_id, connect.clean_start, accepted.expiry, version, link).await;
+        Box::pin(inner.attach(&accepted.client_id, connect.clean_start, accepted.expiry, version, link)).await;
 
     let ack = ConnAck {
         session_present,
@@ -96,9 +98,9 @@ where
     };
     let outbox = Arc::new(Outbox::new(params));
     outbox.push(Packet::ConnAck(ack));
-    let writer = tokio::spawn(writer::run(wr, session.clone(), outbox.clone(), kick_tx));
+    let writer = tokio::spawn(writer::run(wr, session.clone(), outbox.clone(), control.clone()));
     session.notify.notify_one();
-    tracing::info!(client_id = %session.client_id, remote = %info.remote, listener = info.listener,
+    tracing::info!(client_id = %session.client_id, %remote, listener,
         protocol = version.level(), session_present, "client connected");
 
     let will = connect.will.as_ref().map(|w| {
@@ -119,14 +121,14 @@ where
         session: session.clone(),
         version,
         outbox,
-        aliases: vec![None; usize::from(inner.config.topic_alias_maximum)],
+        aliases: Vec::new(),
         will,
         expiry: accepted.expiry,
         connect_expiry_zero: accepted.expiry == 0,
     };
 
     let keep_alive = accepted.keep_alive;
-    let end = conn.read_loop(&mut rd, &mut buf, &mut kick_rx, keep_alive).await;
+    let end = conn.read_loop(&mut rd, &mut buf, &control, keep_alive).await;
 
     conn.outbox.close();
     session.notify.notify_one();
@@ -147,7 +149,7 @@ where
         }
     }
     inner.schedule_expiry(session, generation, conn.expiry);
-    drop(closed_tx);
+    drop(closed);
     if end == End::Abnormal {
         // Lingering close. When we end the connection (DISCONNECT with a
         // reason code, keep-alive timeout, bad packet) the client may still
@@ -156,15 +158,35 @@ where
         // client can then lose our DISCONNECT before reading it
         // [MQTT-4.13.2-1]. Our write half is already shut down (FIN sent):
         // discard input until the client closes too, for at most 2 s.
-        let mut scratch = [0u8; 4096];
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        // (On the heap, not in this task's future: an idle connection's
+        // task should not carry a 4 KiB array it uses only at the very end.)
+        let mut scratch = vec![0u8; 4096];
+        let linger = async move {
             while let Ok(n) = rd.read(&mut scratch).await {
                 if n == 0 {
                     break;
                 }
             }
-        })
-        .await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), Box::pin(linger)).await;
+    }
+}
+
+/// Smallest and largest read buffer. An idle connection holds the smallest
+/// (thousands of idle devices are the common case); a busy one doubles its
+/// buffer while reads keep filling it.
+const READ_MIN: usize = 1024;
+const READ_MAX: usize = 64 * 1024;
+
+/// Make room for the next read of up to `want` bytes. When everything read
+/// so far has been decoded, start a fresh buffer rather than keep the tail
+/// of the old one: decoded payloads share that allocation, and a connection
+/// that goes quiet should not pin it.
+fn size_read_buffer(buf: &mut BytesMut, want: usize) {
+    if buf.is_empty() {
+        *buf = BytesMut::with_capacity(want);
+    } else if buf.capacity() - buf.len() < READ_MIN {
+        buf.reserve(want);
     }
 }
 
@@ -250,12 +272,13 @@ impl Conn {
         &mut self,
         rd: &mut ReadHalf<impl AsyncRead>,
         buf: &mut BytesMut,
-        kick: &mut mpsc::UnboundedReceiver<ReasonCode>,
+        control: &Control,
         keep_alive: u16,
     ) -> End {
         let max = self.inner.config.max_packet_size as usize;
         // [MQTT-3.1.2-22]: one and a half times the keep-alive.
         let idle = (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
+        let mut read_size = READ_MIN;
         loop {
             loop {
                 match decode(buf, self.version, max) {
@@ -271,6 +294,12 @@ impl Conn {
                     }
                 }
             }
+            // A client that never stops sending still gets taken over.
+            if let Some(reason) = control.kick_reason() {
+                return self.disconnect(reason);
+            }
+            size_read_buffer(buf, read_size);
+            let offered = buf.capacity() - buf.len();
             let read = rd.read_buf(buf);
             let deadline = async {
                 match idle {
@@ -285,10 +314,13 @@ impl Conn {
                 biased;
                 r = read => match r {
                     Ok(0) | Err(_) => return End::Abnormal,
+                    // Reads that fill the buffer ask for a bigger one; small reads
+                    // let it shrink back.
+                    Ok(n) if n >= offered => read_size = (read_size * 2).min(READ_MAX),
+                    Ok(n) if n < read_size / 4 => read_size = (read_size / 2).max(READ_MIN),
                     Ok(_) => {}
                 },
-                reason = kick.recv() => {
-                    let reason = reason.unwrap_or(ReasonCode::UnspecifiedError);
+                reason = control.kicked() => {
                     return self.disconnect(reason);
                 }
                 _ = deadline => {
@@ -382,9 +414,15 @@ impl Conn {
         let v5 = self.version.is_v5();
         // Topic aliases (client → server).
         if let Some(alias) = p.properties.topic_alias.take() {
-            let Some(slot) = self.aliases.get_mut(usize::from(alias) - 1) else {
+            let index = usize::from(alias) - 1;
+            if alias > cfg.topic_alias_maximum {
                 return Some(self.disconnect(ReasonCode::TopicAliasInvalid));
-            };
+            }
+            // Grown on first use: most clients never send an alias.
+            if self.aliases.len() <= index {
+                self.aliases.resize(index + 1, None);
+            }
+            let slot = &mut self.aliases[index];
             if p.topic.is_empty() {
                 match slot {
                     Some(t) => p.topic = t.clone(),
@@ -458,7 +496,7 @@ impl Conn {
                     continue;
                 }
             };
-            if cfg.deny_subscribe.iter().any(|d| *d == raw) {
+            if cfg.deny_subscribe.contains(&raw) {
                 reasons.push(ReasonCode::UnspecifiedError);
                 continue;
             }
@@ -648,7 +686,7 @@ impl Inner {
             if let Some(s) = &existing {
                 let old = s.lock().link.clone();
                 if let Some(old) = old {
-                    let _ = old.kick.send(ReasonCode::SessionTakenOver);
+                    old.kick(ReasonCode::SessionTakenOver);
                     old.wait_closed().await;
                     continue;
                 }

@@ -137,7 +137,7 @@ impl Broker {
             sessions.values().filter_map(|s| s.lock().link.clone()).collect()
         };
         for link in &links {
-            let _ = link.kick.send(ReasonCode::ServerShuttingDown);
+            link.kick(ReasonCode::ServerShuttingDown);
         }
         let wait_all = async {
             for link in links {

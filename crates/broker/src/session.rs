@@ -12,7 +12,9 @@ use foldhash::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kumo_mqtt::{ProtocolVersion, QoS, ReasonCode, SubscriptionOptions, TopicFilter};
-use tokio::sync::{mpsc, watch, Notify};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use tokio::sync::Notify;
 
 use crate::message::Message;
 
@@ -45,20 +47,86 @@ pub struct InFlight {
     pub seq: u64,
 }
 
+/// How other tasks reach a live connection: ask it to close, and wait
+/// until it has. (A few atomics and two `Notify`s: an mpsc and a watch
+/// channel cost ~1 KiB per idle connection.)
+#[derive(Debug, Default)]
+pub struct Control {
+    /// The reason to close with; 0 while nobody asked.
+    kick: AtomicU8,
+    kicked: Notify,
+    closed: AtomicBool,
+    closed_notify: Notify,
+}
+
+impl Control {
+    /// Ask the connection to close with this reason (the first reason wins).
+    pub fn kick(&self, reason: ReasonCode) {
+        let _ = self.kick.compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire);
+        self.kicked.notify_one();
+    }
+
+    /// The reason someone asked the connection to close with, if they have.
+    pub fn kick_reason(&self) -> Option<ReasonCode> {
+        match self.kick.load(Ordering::Acquire) {
+            0 => None,
+            code => Some(ReasonCode::from_u8(code).unwrap_or(ReasonCode::UnspecifiedError)),
+        }
+    }
+
+    /// Resolves when someone asked the connection to close. One waiter: the reader.
+    pub async fn kicked(&self) -> ReasonCode {
+        loop {
+            if let Some(reason) = self.kick_reason() {
+                return reason;
+            }
+            self.kicked.notified().await;
+        }
+    }
+
+    /// The connection's task has finished.
+    pub fn set_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.closed_notify.notify_waiters();
+    }
+
+    pub async fn wait_closed(&self) {
+        loop {
+            let notified = self.closed_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.closed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Marks the connection closed when its task ends, however it ends.
+pub struct ClosedOnDrop(pub Arc<Control>);
+
+impl Drop for ClosedOnDrop {
+    fn drop(&mut self) {
+        self.0.set_closed();
+    }
+}
+
 /// The attached connection, as seen from the session.
 #[derive(Debug, Clone)]
 pub struct Link {
     pub conn_id: u64,
-    /// Ask the connection to close with this reason.
-    pub kick: mpsc::UnboundedSender<ReasonCode>,
-    /// Ends (the sender drops) when the connection task has finished.
-    pub closed: watch::Receiver<()>,
+    pub control: Arc<Control>,
 }
 
 impl Link {
+    pub fn kick(&self, reason: ReasonCode) {
+        self.control.kick(reason);
+    }
+
     /// Wait until the connection's task has ended.
-    pub async fn wait_closed(mut self) {
-        while self.closed.changed().await.is_ok() {}
+    pub async fn wait_closed(self) {
+        self.control.wait_closed().await;
     }
 }
 

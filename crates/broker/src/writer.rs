@@ -14,9 +14,8 @@ use kumo_mqtt::{
     ReasonCode,
 };
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 
-use crate::session::{InFlight, OutMsg, Phase, Session};
+use crate::session::{Control, InFlight, OutMsg, Phase, Session};
 
 /// Control packets the reader has encoded for the writer (CONNACK, acks,
 /// SUBACK, PINGRESP, DISCONNECT), in order. The reader encodes straight into
@@ -84,6 +83,9 @@ impl Params {
     }
 }
 
+/// Largest write buffer a connection keeps while it has nothing to send.
+const IDLE_WRITE_BUFFER: usize = 4096;
+
 /// Stop filling the buffer past this many bytes and write it out.
 const BATCH_BYTES: usize = 64 * 1024;
 
@@ -98,12 +100,12 @@ pub(crate) async fn run<W>(
     mut wr: W,
     session: Arc<Session>,
     outbox: Arc<Outbox>,
-    kick: mpsc::UnboundedSender<ReasonCode>,
+    control: Arc<Control>,
 ) where
     W: AsyncWrite + Unpin,
 {
     let params = outbox.params.clone();
-    let mut w = Writer { params, session, aliases: HashMap::default(), buf: BytesMut::with_capacity(8192) };
+    let mut w = Writer { params, session, aliases: HashMap::default(), buf: BytesMut::new() };
     loop {
         w.session.notify.notified().await;
         let closing = {
@@ -118,9 +120,13 @@ pub(crate) async fn run<W>(
             w.buf.clear();
             if let Err(e) = res {
                 tracing::debug!(client_id = %w.session.client_id, error = %e, "write failed");
-                let _ = kick.send(ReasonCode::UnspecifiedError);
+                control.kick(ReasonCode::UnspecifiedError);
                 return;
             }
+        }
+        if !more && w.buf.capacity() > IDLE_WRITE_BUFFER {
+            // Going idle: do not keep a large buffer per quiet connection.
+            w.buf = BytesMut::new();
         }
         if closing {
             let _ = wr.flush().await;
