@@ -38,6 +38,9 @@ struct Conn {
     /// Session expiry requested in CONNECT (MQTT 5), possibly updated by DISCONNECT.
     expiry: u32,
     connect_expiry_zero: bool,
+    /// Subscribers whose queues this connection's publishes filled past
+    /// their high-water mark: wait for them before reading more.
+    congested: Vec<Arc<Session>>,
 }
 
 pub(crate) async fn run<S>(inner: Arc<Inner>, stream: S, info: ConnectionInfo)
@@ -46,7 +49,9 @@ where
 {
     // Only the address and listener name are kept: the client certificate
     // (until policies use it) is not worth holding for the connection's life.
-    let ConnectionInfo { remote, listener, .. } = info;
+    let ConnectionInfo {
+        remote, listener, ..
+    } = info;
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut buf = BytesMut::with_capacity(READ_MIN);
     let max = inner.config.max_packet_size as usize;
@@ -79,9 +84,18 @@ where
     let conn_id = inner.new_id();
     let control = Arc::new(Control::default());
     let closed = ClosedOnDrop(control.clone());
-    let link = Link { conn_id, control: control.clone() };
-    let (session, session_present) =
-        Box::pin(inner.attach(&accepted.client_id, connect.clean_start, accepted.expiry, version, link)).await;
+    let link = Link {
+        conn_id,
+        control: control.clone(),
+    };
+    let (session, session_present) = Box::pin(inner.attach(
+        &accepted.client_id,
+        connect.clean_start,
+        accepted.expiry,
+        version,
+        link,
+    ))
+    .await;
 
     let ack = ConnAck {
         session_present,
@@ -95,10 +109,16 @@ where
             .min(usize::from(inner.config.max_inflight)),
         topic_alias_maximum: connect.properties.topic_alias_maximum.unwrap_or(0),
         problem_information: connect.properties.request_problem_information != Some(0),
+        max_queued: inner.config.max_queued_messages,
     };
     let outbox = Arc::new(Outbox::new(params));
     outbox.push(Packet::ConnAck(ack));
-    let writer = tokio::spawn(writer::run(wr, session.clone(), outbox.clone(), control.clone()));
+    let writer = tokio::spawn(writer::run(
+        wr,
+        session.clone(),
+        outbox.clone(),
+        control.clone(),
+    ));
     session.notify.notify_one();
     tracing::info!(client_id = %session.client_id, %remote, listener,
         protocol = version.level(), session_present, "client connected");
@@ -125,10 +145,13 @@ where
         will,
         expiry: accepted.expiry,
         connect_expiry_zero: accepted.expiry == 0,
+        congested: Vec::new(),
     };
 
     let keep_alive = accepted.keep_alive;
-    let end = conn.read_loop(&mut rd, &mut buf, &control, keep_alive).await;
+    let end = conn
+        .read_loop(&mut rd, &mut buf, &control, keep_alive)
+        .await;
 
     conn.outbox.close();
     session.notify.notify_one();
@@ -142,6 +165,9 @@ where
         st.expiry = conn.expiry;
         st.generation
     };
+    // Publishers waiting for this subscriber's queue to drain go on: an
+    // offline session no longer holds them up.
+    session.room.notify_waiters();
     tracing::info!(client_id = %session.client_id, ?end, "client disconnected");
     if end == End::Abnormal {
         if let Some((will, delay)) = conn.will.take() {
@@ -172,6 +198,10 @@ where
     }
 }
 
+/// How long a publisher waits for a congested subscriber before that
+/// subscriber is treated as stalled.
+const SUBSCRIBER_PATIENCE: Duration = Duration::from_secs(10);
+
 /// Smallest and largest read buffer. An idle connection holds the smallest
 /// (thousands of idle devices are the common case); a busy one doubles its
 /// buffer while reads keep filling it.
@@ -192,8 +222,15 @@ fn size_read_buffer(buf: &mut BytesMut, want: usize) {
 
 /// Answer CONNECT with a failing CONNACK and close.
 async fn refuse<W: AsyncWrite + Unpin>(wr: &mut W, version: ProtocolVersion, reason: ReasonCode) {
-    let properties = Properties { reason_string: Some(reason.text().to_owned()), ..Properties::default() };
-    let ack = ConnAck { session_present: false, reason, properties };
+    let properties = Properties {
+        reason_string: Some(reason.text().to_owned()),
+        ..Properties::default()
+    };
+    let ack = ConnAck {
+        session_present: false,
+        reason,
+        properties,
+    };
     let mut out = BytesMut::new();
     encode(&Packet::ConnAck(ack), version, &mut out);
     let _ = wr.write_all(&out).await;
@@ -215,7 +252,10 @@ async fn read_connect<R: AsyncRead + Unpin>(
             Ok(None) => {}
             Err(DecodeError::UnsupportedProtocolVersion { .. }) => {
                 // [MQTT-3.1.2-2]: 3.1.1 CONNACK with return code 0x01.
-                return Err(Some((ProtocolVersion::V311, ReasonCode::UnsupportedProtocolVersion)));
+                return Err(Some((
+                    ProtocolVersion::V311,
+                    ReasonCode::UnsupportedProtocolVersion,
+                )));
             }
             Err(e) => {
                 return Err(match version {
@@ -234,8 +274,9 @@ async fn read_connect<R: AsyncRead + Unpin>(
 /// Split a PUBLISH's or will's properties into the expiry instant and the
 /// properties forwarded to subscribers.
 fn message_properties(p: &Properties) -> (Option<Instant>, Properties) {
-    let expires_at =
-        p.message_expiry_interval.map(|s| Instant::now() + Duration::from_secs(u64::from(s)));
+    let expires_at = p
+        .message_expiry_interval
+        .map(|s| Instant::now() + Duration::from_secs(u64::from(s)));
     let forwarded = Properties {
         payload_format_indicator: p.payload_format_indicator,
         content_type: p.content_type.clone(),
@@ -294,6 +335,20 @@ impl Conn {
                     }
                 }
             }
+            // Backpressure: a subscriber is behind on messages this client
+            // published. Stop reading from the publisher (TCP pushes back)
+            // until that subscriber's queue drains, rather than drop what was
+            // acknowledged.
+            while let Some(sub) = self.congested.pop() {
+                let max_queued = self.inner.config.max_queued_messages;
+                tokio::select! {
+                    drained = sub.wait_for_room(max_queued, SUBSCRIBER_PATIENCE) => if !drained {
+                        tracing::warn!(client_id = %sub.client_id, "subscriber stopped reading; \
+                            dropping its messages past the queue limit until it catches up");
+                    },
+                    reason = control.kicked() => return self.disconnect(reason),
+                }
+            }
             // A client that never stops sending still gets taken over.
             if let Some(reason) = control.kick_reason() {
                 return self.disconnect(reason);
@@ -348,7 +403,11 @@ impl Conn {
             Packet::Publish(p) => return self.publish(p),
             Packet::PubAck(a) => {
                 let st = self.session.lock();
-                if st.inflight.get(&a.packet_id).is_some_and(|f| f.out.qos == QoS::AtLeastOnce) {
+                if st
+                    .inflight
+                    .get(&a.packet_id)
+                    .is_some_and(|f| f.out.qos == QoS::AtLeastOnce)
+                {
                     self.finish_outgoing(st, a.packet_id);
                 }
             }
@@ -375,7 +434,11 @@ impl Conn {
             }
             Packet::PubComp(a) => {
                 let st = self.session.lock();
-                if st.inflight.get(&a.packet_id).is_some_and(|f| f.phase == Phase::Released) {
+                if st
+                    .inflight
+                    .get(&a.packet_id)
+                    .is_some_and(|f| f.phase == Phase::Released)
+                {
                     self.finish_outgoing(st, a.packet_id);
                 }
             }
@@ -398,7 +461,11 @@ impl Conn {
                     }
                     self.expiry = e.min(self.inner.config.max_session_expiry);
                 }
-                return Some(if d.reason == ReasonCode::Success { End::Normal } else { End::Abnormal });
+                return Some(if d.reason == ReasonCode::Success {
+                    End::Normal
+                } else {
+                    End::Abnormal
+                });
             }
             Packet::Connect(_) => return Some(self.disconnect(ReasonCode::ProtocolError)),
             Packet::Auth(_) => return Some(self.disconnect(ReasonCode::ProtocolError)),
@@ -438,16 +505,26 @@ impl Conn {
         if p.retain && !cfg.retain_available {
             return Some(self.disconnect(ReasonCode::RetainNotSupported));
         }
-        if cfg.max_payload_size.is_some_and(|m| p.payload.len() > m as usize) {
+        if cfg
+            .max_payload_size
+            .is_some_and(|m| p.payload.len() > m as usize)
+        {
             return Some(self.disconnect(ReasonCode::PacketTooLarge));
         }
-        if v5 && p.properties.payload_format_indicator == Some(1) && std::str::from_utf8(&p.payload).is_err() {
+        if v5
+            && p.properties.payload_format_indicator == Some(1)
+            && std::str::from_utf8(&p.payload).is_err()
+        {
             if p.qos == QoS::AtMostOnce {
                 return Some(self.disconnect(ReasonCode::PayloadFormatInvalid));
             }
             let mut ack = Ack::new(p.packet_id);
             ack.reason = ReasonCode::PayloadFormatInvalid;
-            self.send(if p.qos == QoS::AtLeastOnce { Packet::PubAck(ack) } else { Packet::PubRec(ack) });
+            self.send(if p.qos == QoS::AtLeastOnce {
+                Packet::PubAck(ack)
+            } else {
+                Packet::PubRec(ack)
+            });
             return None;
         }
         if p.qos == QoS::ExactlyOnce {
@@ -465,8 +542,16 @@ impl Conn {
             st.incoming_qos2.insert(p.packet_id);
         }
         let (expires_at, props) = message_properties(&p.properties);
-        let msg = Message::new(p.topic, p.payload, p.qos, p.retain, props, expires_at, self.session.id);
-        let delivered = self.inner.publish(msg);
+        let msg = Message::new(
+            p.topic,
+            p.payload,
+            p.qos,
+            p.retain,
+            props,
+            expires_at,
+            self.session.id,
+        );
+        let delivered = self.inner.publish_from(msg, &mut self.congested);
         let mut ack = Ack::new(p.packet_id);
         if delivered == 0 && v5 {
             ack.reason = ReasonCode::NoMatchingSubscribers;
@@ -485,7 +570,11 @@ impl Conn {
         if sub_id.is_some() && !cfg.subscription_identifiers {
             return Some(self.disconnect(ReasonCode::SubscriptionIdentifiersNotSupported));
         }
-        let max_qos = if cfg.compat == Compat::AwsStrict { QoS::AtLeastOnce } else { QoS::ExactlyOnce };
+        let max_qos = if cfg.compat == Compat::AwsStrict {
+            QoS::AtLeastOnce
+        } else {
+            QoS::ExactlyOnce
+        };
         let mut reasons = Vec::with_capacity(s.filters.len());
         let mut retained = Vec::new();
         for (raw, mut options) in s.filters {
@@ -515,8 +604,17 @@ impl Conn {
                 continue;
             }
             options.qos = options.qos.min(max_qos);
-            let sub = Subscription { filter, options, id: sub_id };
-            let existed = self.session.lock().subscriptions.insert(raw, sub.clone()).is_some();
+            let sub = Subscription {
+                filter,
+                options,
+                id: sub_id,
+            };
+            let existed = self
+                .session
+                .lock()
+                .subscriptions
+                .insert(raw, sub.clone())
+                .is_some();
             self.inner.index_insert(&self.session, &sub);
             for msg in self.inner.retained_for(&sub, existed) {
                 retained.push(OutMsg {
@@ -532,7 +630,11 @@ impl Conn {
                 QoS::ExactlyOnce => ReasonCode::GrantedQos2,
             });
         }
-        self.send(Packet::SubAck(SubAck { packet_id: s.packet_id, properties: Properties::default(), reasons }));
+        self.send(Packet::SubAck(SubAck {
+            packet_id: s.packet_id,
+            properties: Properties::default(),
+            reasons,
+        }));
         for out in retained {
             self.session.enqueue(out, cfg.max_queued_messages);
         }
@@ -552,7 +654,11 @@ impl Conn {
                 None => ReasonCode::NoSubscriptionExisted,
             });
         }
-        self.send(Packet::UnsubAck(SubAck { packet_id: u.packet_id, properties: Properties::default(), reasons }));
+        self.send(Packet::UnsubAck(SubAck {
+            packet_id: u.packet_id,
+            properties: Properties::default(),
+            reasons,
+        }));
     }
 }
 
@@ -650,7 +756,12 @@ impl Inner {
                 props.shared_subscription_available = Some(0);
             }
         }
-        Ok(Accepted { client_id, expiry, keep_alive, connack_properties: props })
+        Ok(Accepted {
+            client_id,
+            expiry,
+            keep_alive,
+            connack_properties: props,
+        })
     }
 
     fn generated_client_id(&self) -> String {
@@ -664,7 +775,11 @@ impl Inner {
             // AWS IoT Core's form (aws-iot-core.md §1.4).
             Compat::AwsStrict => format!(
                 "$GEN/{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-                a >> 32, (a >> 16) & 0xffff, a & 0xffff, b >> 48, b & 0xffff_ffff_ffff
+                a >> 32,
+                (a >> 16) & 0xffff,
+                a & 0xffff,
+                b >> 48,
+                b & 0xffff_ffff_ffff
             ),
             Compat::Spec => format!("kumo-{a:016x}{b:016x}"),
         }
@@ -682,7 +797,12 @@ impl Inner {
         link: Link,
     ) -> (Arc<Session>, bool) {
         loop {
-            let existing = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(client_id).cloned();
+            let existing = self
+                .sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(client_id)
+                .cloned();
             if let Some(s) = &existing {
                 let old = s.lock().link.clone();
                 if let Some(old) = old {

@@ -33,7 +33,11 @@ struct Node<T> {
 
 impl<T> Default for Node<T> {
     fn default() -> Self {
-        Node { children: HashMap::default(), subs: Vec::new(), groups: HashMap::default() }
+        Node {
+            children: HashMap::default(),
+            subs: Vec::new(),
+            groups: HashMap::default(),
+        }
     }
 }
 
@@ -59,7 +63,11 @@ pub struct SubIndex<T> {
 
 impl<T> SubIndex<T> {
     pub fn new(hash: HashMatch) -> Self {
-        SubIndex { root: Node::default(), hash, len: 0 }
+        SubIndex {
+            root: Node::default(),
+            hash,
+            len: 0,
+        }
     }
 
     /// Number of subscriptions held.
@@ -84,7 +92,10 @@ impl<T> SubIndex<T> {
                 &mut node
                     .groups
                     .entry(g.into())
-                    .or_insert_with(|| Group { members: Vec::new(), next: AtomicUsize::new(0) })
+                    .or_insert_with(|| Group {
+                        members: Vec::new(),
+                        next: AtomicUsize::new(0),
+                    })
                     .members
             }
         };
@@ -183,7 +194,9 @@ fn remove_at<T>(node: &mut Node<T>, levels: &[&str], group: Option<&str>, key: u
         return match group {
             None => remove_key(&mut node.subs, key),
             Some(g) => {
-                let Some(grp) = node.groups.get_mut(g) else { return false };
+                let Some(grp) = node.groups.get_mut(g) else {
+                    return false;
+                };
                 let removed = remove_key(&mut grp.members, key);
                 if grp.members.is_empty() {
                     node.groups.remove(g);
@@ -192,7 +205,9 @@ fn remove_at<T>(node: &mut Node<T>, levels: &[&str], group: Option<&str>, key: u
             }
         };
     };
-    let Some(child) = node.children.get_mut(*first) else { return false };
+    let Some(child) = node.children.get_mut(*first) else {
+        return false;
+    };
     let removed = remove_at(child, rest, group, key);
     if child.is_empty() {
         node.children.remove(*first);
@@ -216,24 +231,48 @@ mod tests {
     use kumo_mqtt::topic::matches;
 
     fn entry(key: u64) -> Entry<u64> {
-        Entry { key, value: key, options: SubscriptionOptions::default(), id: None }
+        Entry {
+            key,
+            value: key,
+            options: SubscriptionOptions::default(),
+            id: None,
+        }
     }
 
     fn matched(ix: &SubIndex<u64>, topic: &str) -> Vec<u64> {
         let mut v = Vec::new();
-        ix.for_each_match(topic, |_| true, |h| match h {
-            Hit::Plain(e) | Hit::Shared(e) => v.push(e.key),
-        });
+        ix.for_each_match(
+            topic,
+            |_| true,
+            |h| match h {
+                Hit::Plain(e) | Hit::Shared(e) => v.push(e.key),
+            },
+        );
         v.sort();
         v
     }
 
     #[test]
     fn agrees_with_matches_on_a_grid() {
-        let filters = ["#", "+", "a", "a/#", "a/+", "a/b", "+/b", "+/+", "/+", "a//b", "a/+/#",
-            "$SYS/#", "$SYS/+", "+/#", "a/b/c", "a/b/#", "", "/", "//"];
-        let topics = ["a", "a/b", "a/b/c", "a/", "/a", "b", "$SYS", "$SYS/x", "a//b", "/", "//",
-            "x/b", "$aws/things/t/shadow/get"];
+        let filters = [
+            "#", "+", "a", "a/#", "a/+", "a/b", "+/b", "+/+", "/+", "a//b", "a/+/#", "$SYS/#",
+            "$SYS/+", "+/#", "a/b/c", "a/b/#", "", "/", "//",
+        ];
+        let topics = [
+            "a",
+            "a/b",
+            "a/b/c",
+            "a/",
+            "/a",
+            "b",
+            "$SYS",
+            "$SYS/x",
+            "a//b",
+            "/",
+            "//",
+            "x/b",
+            "$aws/things/t/shadow/get",
+        ];
         for hash in [HashMatch::IncludesParent, HashMatch::ExcludesParent] {
             let mut ix = SubIndex::new(hash);
             let parsed: Vec<Option<TopicFilter>> =
@@ -284,7 +323,15 @@ mod tests {
         assert_eq!(&counts[1..], &[10, 10, 10]);
         // Unavailable members are skipped.
         let mut v = Vec::new();
-        ix.for_each_match("t/x", |k| *k == 2, |h| if let Hit::Shared(e) = h { v.push(e.key) });
+        ix.for_each_match(
+            "t/x",
+            |k| *k == 2,
+            |h| {
+                if let Hit::Shared(e) = h {
+                    v.push(e.key)
+                }
+            },
+        );
         assert_eq!(v, vec![2]);
     }
 }

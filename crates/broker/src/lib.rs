@@ -134,7 +134,10 @@ impl Broker {
         inner.shutting_down.store(true, Ordering::SeqCst);
         let links: Vec<_> = {
             let sessions = inner.sessions.lock().unwrap_or_else(|e| e.into_inner());
-            sessions.values().filter_map(|s| s.lock().link.clone()).collect()
+            sessions
+                .values()
+                .filter_map(|s| s.lock().link.clone())
+                .collect()
         };
         for link in &links {
             link.kick(ReasonCode::ServerShuttingDown);
@@ -151,11 +154,17 @@ impl Broker {
                 notified.await;
             }
         };
-        if tokio::time::timeout(Duration::from_secs(5), wait_all).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), wait_all)
+            .await
+            .is_err()
+        {
             tracing::warn!("connections still open after 5 s; closing anyway");
         }
         let wills: Vec<_> = {
-            let mut pending = inner.pending_wills.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = inner
+                .pending_wills
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             pending.drain().map(|(_, w)| w.message).collect()
         };
         for will in wills {

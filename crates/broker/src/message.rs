@@ -88,7 +88,11 @@ impl Message {
             retain,
             topic: &self.topic,
             packet_id: 0,
-            properties: if version.is_v5() { properties } else { &NO_PROPERTIES },
+            properties: if version.is_v5() {
+                properties
+            } else {
+                &NO_PROPERTIES
+            },
             payload: &self.payload,
         }
     }
@@ -102,7 +106,10 @@ impl Message {
             let p = self.publish_ref(version, qos, retain, &self.properties);
             let mut buf = BytesMut::new();
             let packet_id_at = encode_publish_ref(&p, version, &mut buf);
-            Encoded { bytes: buf.freeze(), packet_id_at }
+            Encoded {
+                bytes: buf.freeze(),
+                packet_id_at,
+            }
         };
         let (first, enc) = self.encoded.get_or_init(|| (slot, build()));
         if *first == slot {

@@ -12,7 +12,7 @@ use kumo_mqtt::{QoS, RetainHandling, TopicFilter};
 
 use crate::index::{Entry, Hit};
 use crate::message::Message;
-use crate::session::{OutMsg, Session, Subscription};
+use crate::session::{Enqueued, OutMsg, Session, Subscription};
 use crate::{Compat, Inner, PendingWill};
 
 /// A session's share of one publish: the aggregate of its matching
@@ -37,8 +37,13 @@ impl Inner {
     }
 
     /// Route a message to its subscribers and update the retained store.
-    /// Returns how many sessions it was queued for.
-    pub(crate) fn publish(&self, msg: Arc<Message>) -> usize {
+    /// Returns how many sessions it was queued for; sessions whose queue is
+    /// above its high-water mark are added to `congested`.
+    pub(crate) fn publish_from(
+        &self,
+        msg: Arc<Message>,
+        congested: &mut Vec<Arc<Session>>,
+    ) -> usize {
         if msg.retain {
             self.retain(&msg);
         }
@@ -65,10 +70,23 @@ impl Inner {
         for t in plain.into_iter().chain(shared) {
             let qos = t.qos.min(msg.qos);
             let retain = t.retain_as_published && msg.retain;
-            let out = OutMsg { msg: msg.clone(), qos, retain, sub_ids: t.sub_ids };
-            t.session.enqueue(out, self.config.max_queued_messages);
+            let out = OutMsg {
+                msg: msg.clone(),
+                qos,
+                retain,
+                sub_ids: t.sub_ids,
+            };
+            if t.session.enqueue(out, self.config.max_queued_messages) == Enqueued::Congested {
+                congested.push(t.session);
+            }
         }
         n
+    }
+
+    /// Route a message that has no publisher to hold back (wills, retained
+    /// replays): congestion is not waited for.
+    pub(crate) fn publish(&self, msg: Arc<Message>) -> usize {
+        self.publish_from(msg, &mut Vec::new())
     }
 
     fn retain(&self, msg: &Arc<Message>) {
@@ -95,7 +113,12 @@ impl Inner {
         let retained = self.retained.read().unwrap_or_else(|e| e.into_inner());
         let filter = sub.filter.filter();
         if !sub.filter.has_wildcards() {
-            return retained.get(filter).filter(|m| !m.is_expired(now)).cloned().into_iter().collect();
+            return retained
+                .get(filter)
+                .filter(|m| !m.is_expired(now))
+                .cloned()
+                .into_iter()
+                .collect();
         }
         if self.config.compat == Compat::AwsStrict {
             // AWS IoT Core sends retained messages only to exact-match subscriptions.
@@ -116,7 +139,12 @@ impl Inner {
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         index.insert(
             &sub.filter,
-            Entry { key: session.id, value: session.clone(), options: sub.options, id: sub.id },
+            Entry {
+                key: session.id,
+                value: session.clone(),
+                options: sub.options,
+                id: sub.id,
+            },
         )
     }
 
@@ -130,7 +158,10 @@ impl Inner {
     pub(crate) fn end_session(&self, session: &Arc<Session>) {
         {
             let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-            if sessions.get(&session.client_id).is_some_and(|s| Arc::ptr_eq(s, session)) {
+            if sessions
+                .get(&session.client_id)
+                .is_some_and(|s| Arc::ptr_eq(s, session))
+            {
                 sessions.remove(&session.client_id);
             }
         }
@@ -152,7 +183,12 @@ impl Inner {
 
     /// After a connection detached: end the session now (expiry 0), or
     /// schedule its expiry.
-    pub(crate) fn schedule_expiry(self: &Arc<Self>, session: Arc<Session>, generation: u64, expiry: u32) {
+    pub(crate) fn schedule_expiry(
+        self: &Arc<Self>,
+        session: Arc<Session>,
+        generation: u64,
+        expiry: u32,
+    ) {
         if expiry == 0 || self.shutting_down.load(Ordering::SeqCst) && expiry != u32::MAX {
             self.end_session(&session);
             return;
@@ -192,7 +228,13 @@ impl Inner {
         self.pending_wills
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(session.id, PendingWill { generation, message: will });
+            .insert(
+                session.id,
+                PendingWill {
+                    generation,
+                    message: will,
+                },
+            );
         let inner = self.clone();
         let session_id = session.id;
         tokio::spawn(async move {
@@ -206,7 +248,9 @@ impl Inner {
         let will = {
             let mut pending = self.pending_wills.lock().unwrap_or_else(|e| e.into_inner());
             match pending.get(&session_id) {
-                Some(w) if w.generation == generation => pending.remove(&session_id).map(|w| w.message),
+                Some(w) if w.generation == generation => {
+                    pending.remove(&session_id).map(|w| w.message)
+                }
                 _ => None,
             }
         };
@@ -231,7 +275,11 @@ fn target(e: &Entry<Arc<Session>>) -> Target {
     }
 }
 
-fn add_plain(plain: &mut Vec<Target>, by_session: &mut HashMap<u64, usize>, e: &Entry<Arc<Session>>) {
+fn add_plain(
+    plain: &mut Vec<Target>,
+    by_session: &mut HashMap<u64, usize>,
+    e: &Entry<Arc<Session>>,
+) {
     // Few targets: a linear scan beats hashing. Many: index them.
     let existing = if plain.len() < 16 {
         plain.iter().position(|t| t.session.id == e.key)

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 
 use foldhash::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use kumo_mqtt::{ProtocolVersion, QoS, ReasonCode, SubscriptionOptions, TopicFilter};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -62,7 +63,9 @@ pub struct Control {
 impl Control {
     /// Ask the connection to close with this reason (the first reason wins).
     pub fn kick(&self, reason: ReasonCode) {
-        let _ = self.kick.compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self
+            .kick
+            .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire);
         self.kicked.notify_one();
     }
 
@@ -158,6 +161,12 @@ pub struct State {
     pub protocol: Option<ProtocolVersion>,
     /// Messages dropped because the queue was full.
     pub dropped: u64,
+    /// A publisher is waiting for this session's queue to drain
+    /// ([`Session::wait_for_room`]); the writer wakes it at low water.
+    pub congested: bool,
+    /// The client stopped reading for longer than a publisher would wait:
+    /// drop at the queue limit instead of holding publishers up.
+    pub stalled: bool,
 }
 
 impl State {
@@ -189,6 +198,8 @@ pub struct Session {
     state: Mutex<State>,
     /// Wakes the attached connection's writer.
     pub notify: Notify,
+    /// Wakes publishers waiting for room in the queue.
+    pub room: Notify,
 }
 
 impl Session {
@@ -196,8 +207,12 @@ impl Session {
         Arc::new(Session {
             id,
             client_id,
-            state: Mutex::new(State { expiry, ..State::default() }),
+            state: Mutex::new(State {
+                expiry,
+                ..State::default()
+            }),
             notify: Notify::new(),
+            room: Notify::new(),
         })
     }
 
@@ -211,20 +226,86 @@ impl Session {
         self.lock().link.is_some()
     }
 
-    /// Queue a message for delivery. QoS 0 messages are dropped while no
-    /// connection is attached; anything beyond `max_queued` is dropped.
-    pub fn enqueue(&self, out: OutMsg, max_queued: usize) {
-        {
+    /// Queue a message for delivery.
+    ///
+    /// QoS 0 messages are dropped while no connection is attached, or when
+    /// the queue is full. QoS 1/2 messages were acknowledged to their
+    /// publisher, so a connected session takes them past the limit and says
+    /// it is congested: the publisher's reader then waits for room
+    /// ([`Session::wait_for_room`]) instead of the broker dropping what it
+    /// acknowledged. Only a session that stalled (its client stopped reading
+    /// for longer than the publisher would wait) or that is offline drops at
+    /// the limit.
+    pub fn enqueue(&self, out: OutMsg, max_queued: usize) -> Enqueued {
+        let congested = {
             let mut st = self.lock();
-            if st.link.is_none() && out.qos == QoS::AtMostOnce {
-                return;
+            let connected = st.link.is_some();
+            if !connected && out.qos == QoS::AtMostOnce {
+                return Enqueued::Dropped;
             }
-            if st.queue.len() >= max_queued {
+            let full = st.queue.len() >= max_queued;
+            if full && (out.qos == QoS::AtMostOnce || !connected || st.stalled) {
                 st.dropped += 1;
-                return;
+                return Enqueued::Dropped;
             }
             st.queue.push_back(out);
-        }
+            connected && st.queue.len() >= high_water(max_queued)
+        };
         self.notify.notify_one();
+        if congested {
+            Enqueued::Congested
+        } else {
+            Enqueued::Queued
+        }
     }
+
+    /// Wait until the writer has brought the queue down to the low-water mark
+    /// (or the connection went away). False if `patience` ran out first: the
+    /// session is then marked stalled and drops at its limit until it drains.
+    pub async fn wait_for_room(&self, max_queued: usize, patience: Duration) -> bool {
+        let wait = async {
+            loop {
+                let notified = self.room.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                {
+                    let mut st = self.lock();
+                    if st.queue.len() <= low_water(max_queued) || st.link.is_none() || st.stalled {
+                        return;
+                    }
+                    // Set under the same lock as the check: the writer, which
+                    // clears it, wakes us when the queue is down to low water.
+                    st.congested = true;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(patience, wait).await.is_ok() {
+            return true;
+        }
+        let mut st = self.lock();
+        st.stalled = true;
+        tracing::debug!(client_id = %self.client_id, queued = st.queue.len(), inflight = st.inflight.len(),
+            connected = st.link.is_some(), congested = st.congested, "subscriber stalled");
+        false
+    }
+}
+
+/// What became of an enqueued message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Queued,
+    /// Queued, and the queue is above its high-water mark.
+    Congested,
+    Dropped,
+}
+
+/// Queue length at which publishers start waiting for a connected subscriber.
+pub fn high_water(max_queued: usize) -> usize {
+    (max_queued / 2).max(1)
+}
+
+/// Queue length at which waiting publishers go on.
+pub fn low_water(max_queued: usize) -> usize {
+    max_queued / 4
 }

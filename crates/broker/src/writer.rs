@@ -15,7 +15,7 @@ use kumo_mqtt::{
 };
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::session::{Control, InFlight, OutMsg, Phase, Session};
+use crate::session::{low_water, Control, InFlight, OutMsg, Phase, Session};
 
 /// Control packets the reader has encoded for the writer (CONNACK, acks,
 /// SUBACK, PINGRESP, DISCONNECT), in order. The reader encodes straight into
@@ -33,7 +33,10 @@ struct OutboxState {
 
 impl Outbox {
     pub(crate) fn new(params: Params) -> Outbox {
-        Outbox { params, state: Mutex::new(OutboxState::default()) }
+        Outbox {
+            params,
+            state: Mutex::new(OutboxState::default()),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, OutboxState> {
@@ -46,8 +49,10 @@ impl Outbox {
     pub(crate) fn push(&self, mut p: Packet) {
         let params = &self.params;
         if params.version.is_v5() {
-            let strip_allowed =
-                !matches!(p, Packet::ConnAck(_) | Packet::Disconnect(_) | Packet::Publish(_));
+            let strip_allowed = !matches!(
+                p,
+                Packet::ConnAck(_) | Packet::Disconnect(_) | Packet::Publish(_)
+            );
             if (strip_allowed && !params.problem_information)
                 || !params.fits(encoded_len(&p, params.version))
             {
@@ -75,6 +80,8 @@ pub(crate) struct Params {
     pub topic_alias_maximum: u16,
     /// Request Problem Information (MQTT 5; default true).
     pub problem_information: bool,
+    /// The broker's queue limit per session (for the high/low-water marks).
+    pub max_queued: usize,
 }
 
 impl Params {
@@ -105,7 +112,12 @@ pub(crate) async fn run<W>(
     W: AsyncWrite + Unpin,
 {
     let params = outbox.params.clone();
-    let mut w = Writer { params, session, aliases: HashMap::default(), buf: BytesMut::new() };
+    let mut w = Writer {
+        params,
+        session,
+        aliases: HashMap::default(),
+        buf: BytesMut::new(),
+    };
     loop {
         w.session.notify.notified().await;
         let closing = {
@@ -152,7 +164,8 @@ impl Writer {
         let now = Instant::now();
         if st.resend {
             st.resend = false;
-            let mut pending: Vec<(u64, u16)> = st.inflight.iter().map(|(id, f)| (f.seq, *id)).collect();
+            let mut pending: Vec<(u64, u16)> =
+                st.inflight.iter().map(|(id, f)| (f.seq, *id)).collect();
             pending.sort_unstable();
             for (_, id) in pending {
                 let f = &st.inflight[&id];
@@ -161,14 +174,18 @@ impl Writer {
                         let out = f.out.clone();
                         self.publish(&out, id, true, now);
                     }
-                    Phase::Released => encode(&Packet::PubRel(Ack::new(id)), self.params.version, &mut self.buf),
+                    Phase::Released => encode(
+                        &Packet::PubRel(Ack::new(id)),
+                        self.params.version,
+                        &mut self.buf,
+                    ),
                 }
             }
         }
         while self.buf.len() < BATCH_BYTES {
-            let Some(front) = st.queue.front() else { return false };
+            let Some(front) = st.queue.front() else { break };
             if front.qos != QoS::AtMostOnce && st.inflight.len() >= self.params.window {
-                return false;
+                break;
             }
             let out = st.queue.pop_front().expect("front exists");
             if out.msg.is_expired(now) {
@@ -180,14 +197,29 @@ impl Writer {
             }
             let Some(id) = st.allocate_packet_id() else {
                 st.queue.push_front(out);
-                return false;
+                break;
             };
             if self.publish(&out, id, false, now) {
                 let seq = st.next_seq();
-                st.inflight.insert(id, InFlight { out, phase: Phase::Published, seq });
+                st.inflight.insert(
+                    id,
+                    InFlight {
+                        out,
+                        phase: Phase::Published,
+                        seq,
+                    },
+                );
             }
         }
-        !st.queue.is_empty()
+        // Stopped for a full buffer with more to send: come back at once.
+        let more = self.buf.len() >= BATCH_BYTES && !st.queue.is_empty();
+        if (st.congested || st.stalled) && st.queue.len() <= low_water(self.params.max_queued) {
+            st.congested = false;
+            st.stalled = false;
+            drop(st);
+            session.room.notify_waiters();
+        }
+        more
     }
 
     /// Encode one PUBLISH. Returns false if it was discarded because it
@@ -275,7 +307,9 @@ impl Writer {
 
 fn strip_diagnostics(p: &mut Packet) {
     let props = match p {
-        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => &mut a.properties,
+        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
+            &mut a.properties
+        }
         Packet::SubAck(s) | Packet::UnsubAck(s) => &mut s.properties,
         Packet::Disconnect(d) => &mut d.properties,
         Packet::ConnAck(c) => &mut c.properties,

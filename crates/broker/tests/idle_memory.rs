@@ -60,7 +60,21 @@ async fn idle_connection_heap_stays_under_6_kib() {
         tokio::spawn(async move { bb.serve(z, info()).await });
         // CONNECT, MQTT 3.1.1, clean session, keep-alive 60, client id "c<i>".
         let id = format!("c{i:05}");
-        let mut pkt = vec![0x10, (12 + id.len()) as u8, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 60, 0];
+        let mut pkt = vec![
+            0x10,
+            (12 + id.len()) as u8,
+            0,
+            4,
+            b'M',
+            b'Q',
+            b'T',
+            b'T',
+            4,
+            2,
+            0,
+            60,
+            0,
+        ];
         pkt.push(id.len() as u8);
         pkt.extend_from_slice(id.as_bytes());
         a.write_all(&pkt).await.unwrap();
@@ -71,5 +85,8 @@ async fn idle_connection_heap_stays_under_6_kib() {
     }
     let per_connection = (LIVE.load(Ordering::Relaxed) - before) / n;
     // The duplex pipe standing in for the socket is ~240 bytes of this.
-    assert!(per_connection <= 6 * 1024, "{per_connection} heap bytes per idle connection");
+    assert!(
+        per_connection <= 6 * 1024,
+        "{per_connection} heap bytes per idle connection"
+    );
 }
