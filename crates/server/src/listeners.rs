@@ -27,7 +27,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use kumo_broker::{Broker, ConnectionInfo};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
@@ -79,9 +79,7 @@ pub async fn bind_all(config: &Config, tls: &TlsConfigs) -> Result<Vec<Bound>> {
         if !listener.enabled {
             continue;
         }
-        let socket = TcpListener::bind(listener.bind)
-            .await
-            .map_err(|e| bind_error(kind, listener.bind, e))?;
+        let socket = listen(listener.bind).map_err(|e| bind_error(kind, listener.bind, e))?;
         let addr = socket.local_addr()?;
         bound.push(Bound {
             kind,
@@ -91,6 +89,19 @@ pub async fn bind_all(config: &Config, tls: &TlsConfigs) -> Result<Vec<Bound>> {
         });
     }
     Ok(bound)
+}
+
+/// Pending connections the kernel may hold before we accept them. Tokio's
+/// default (1024) overflowed in connection storms, where the accept loop
+/// shares the cores with TLS handshakes: dropped SYNs cost a client a 1 s
+/// retransmit. The kernel caps it at net.core.somaxconn.
+const LISTEN_BACKLOG: u32 = 8192;
+
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 fn bind_error(kind: Kind, addr: SocketAddr, e: io::Error) -> Failure {
