@@ -12,6 +12,7 @@
 //! state; nothing takes the index or the table while holding a session's
 //! state, and the retained store is never held while taking another lock.
 
+mod accept;
 mod config;
 mod connection;
 pub mod index;

@@ -232,13 +232,31 @@ async fn takeover_sends_session_taken_over() {
 /// a full subscriber queue before this.)
 #[tokio::test]
 async fn slow_subscriber_holds_publisher_back_instead_of_dropping_qos1() {
-    let b = Broker::new(BrokerConfig { max_queued_messages: 8, ..BrokerConfig::default() });
-    let (mut sub, _) = Client::connect(&b, ProtocolVersion::V5, "slow-sub", true, Properties::default()).await;
+    let b = Broker::new(BrokerConfig {
+        max_queued_messages: 8,
+        ..BrokerConfig::default()
+    });
+    let (mut sub, _) = Client::connect(
+        &b,
+        ProtocolVersion::V5,
+        "slow-sub",
+        true,
+        Properties::default(),
+    )
+    .await;
     sub.subscribe("fan/in", QoS::AtLeastOnce).await;
-    let (mut publ, _) = Client::connect(&b, ProtocolVersion::V5, "fast-pub", true, Properties::default()).await;
+    let (mut publ, _) = Client::connect(
+        &b,
+        ProtocolVersion::V5,
+        "fast-pub",
+        true,
+        Properties::default(),
+    )
+    .await;
     let total = 200u16;
     for i in 1..=total {
-        publ.publish("fan/in", &format!("{i}"), QoS::AtLeastOnce, false, i).await;
+        publ.publish("fan/in", &format!("{i}"), QoS::AtLeastOnce, false, i)
+            .await;
     }
     let mut got = Vec::new();
     while got.len() < usize::from(total) {

@@ -27,7 +27,10 @@ pub fn decode(
     };
     let total = header_len + remaining;
     if total > max_packet_size {
-        return Err(DecodeError::PacketTooLarge { size: total, max: max_packet_size });
+        return Err(DecodeError::PacketTooLarge {
+            size: total,
+            max: max_packet_size,
+        });
     }
     if buf.len() < total {
         // Capped: a 5-byte header announcing 256 MB must not make us
@@ -65,8 +68,8 @@ fn protocol(name: &[u8], level: u8) -> Option<ProtocolVersion> {
 }
 
 fn decode_body(first: u8, mut b: Bytes, v: ProtocolVersion) -> Result<Packet> {
-    let kind = PacketType::from_u8(first >> 4)
-        .ok_or(DecodeError::Malformed("reserved packet type 0"))?;
+    let kind =
+        PacketType::from_u8(first >> 4).ok_or(DecodeError::Malformed("reserved packet type 0"))?;
     let flags = first & 0x0F;
     let expected_flags = match kind {
         PacketType::Publish => flags,
@@ -116,17 +119,20 @@ fn reason(b: &mut Bytes, kind: PacketType) -> Result<ReasonCode> {
     let code = wire::read_u8(b)?;
     match ReasonCode::from_u8(code) {
         Some(r) if r.allowed_in(kind) => Ok(r),
-        _ => Err(DecodeError::Malformed("reason code not valid for this packet")),
+        _ => Err(DecodeError::Malformed(
+            "reason code not valid for this packet",
+        )),
     }
 }
 
 fn connect(b: &mut Bytes) -> Result<Connect> {
     let name = wire::read_binary(b)?;
     let level = wire::read_u8(b)?;
-    let protocol = protocol(&name, level).ok_or_else(|| DecodeError::UnsupportedProtocolVersion {
-        name: String::from_utf8_lossy(&name).into_owned(),
-        level,
-    })?;
+    let protocol =
+        protocol(&name, level).ok_or_else(|| DecodeError::UnsupportedProtocolVersion {
+            name: String::from_utf8_lossy(&name).into_owned(),
+            level,
+        })?;
     let v5 = protocol.is_v5();
     let flags = wire::read_u8(b)?;
     if flags & 0x01 != 0 {
@@ -134,16 +140,19 @@ fn connect(b: &mut Bytes) -> Result<Connect> {
     }
     let clean_start = flags & 0x02 != 0;
     let will_flag = flags & 0x04 != 0;
-    let will_qos = QoS::from_u8((flags >> 3) & 0x03)
-        .ok_or(DecodeError::Malformed("will QoS 3"))?;
+    let will_qos = QoS::from_u8((flags >> 3) & 0x03).ok_or(DecodeError::Malformed("will QoS 3"))?;
     let will_retain = flags & 0x20 != 0;
     let has_password = flags & 0x40 != 0;
     let has_username = flags & 0x80 != 0;
     if !will_flag && (will_qos != QoS::AtMostOnce || will_retain) {
-        return Err(DecodeError::Malformed("will QoS or retain set without will flag"));
+        return Err(DecodeError::Malformed(
+            "will QoS or retain set without will flag",
+        ));
     }
     if !v5 && has_password && !has_username {
-        return Err(DecodeError::Malformed("password flag without user name flag"));
+        return Err(DecodeError::Malformed(
+            "password flag without user name flag",
+        ));
     }
     let keep_alive = wire::read_u16(b)?;
     let properties = if v5 {
@@ -153,19 +162,48 @@ fn connect(b: &mut Bytes) -> Result<Connect> {
     };
     let client_id = wire::read_string(b)?;
     let will = if will_flag {
-        let properties = if v5 { Properties::read(b, Scope::Will)? } else { Properties::default() };
+        let properties = if v5 {
+            Properties::read(b, Scope::Will)?
+        } else {
+            Properties::default()
+        };
         let topic = wire::read_string(b)?;
         if topic::validate_name(&topic).is_err() {
-            return Err(DecodeError::TopicNameInvalid("will topic is not a valid topic name"));
+            return Err(DecodeError::TopicNameInvalid(
+                "will topic is not a valid topic name",
+            ));
         }
         let payload = wire::read_binary(b)?;
-        Some(Will { topic, payload, qos: will_qos, retain: will_retain, properties })
+        Some(Will {
+            topic,
+            payload,
+            qos: will_qos,
+            retain: will_retain,
+            properties,
+        })
     } else {
         None
     };
-    let username = if has_username { Some(wire::read_string(b)?) } else { None };
-    let password = if has_password { Some(wire::read_binary(b)?) } else { None };
-    Ok(Connect { protocol, clean_start, keep_alive, client_id, will, username, password, properties })
+    let username = if has_username {
+        Some(wire::read_string(b)?)
+    } else {
+        None
+    };
+    let password = if has_password {
+        Some(wire::read_binary(b)?)
+    } else {
+        None
+    };
+    Ok(Connect {
+        protocol,
+        clean_start,
+        keep_alive,
+        client_id,
+        will,
+        username,
+        password,
+        properties,
+    })
 }
 
 fn connack(b: &mut Bytes, v5: bool) -> Result<ConnAck> {
@@ -184,9 +222,15 @@ fn connack(b: &mut Bytes, v5: bool) -> Result<ConnAck> {
         (r, Properties::default())
     };
     if session_present && reason != ReasonCode::Success {
-        return Err(DecodeError::Protocol("session present with a failing CONNACK"));
+        return Err(DecodeError::Protocol(
+            "session present with a failing CONNACK",
+        ));
     }
-    Ok(ConnAck { session_present, reason, properties })
+    Ok(ConnAck {
+        session_present,
+        reason,
+        properties,
+    })
 }
 
 fn publish(flags: u8, b: &mut Bytes, v5: bool) -> Result<Publish> {
@@ -204,17 +248,31 @@ fn publish(flags: u8, b: &mut Bytes, v5: bool) -> Result<Publish> {
     if name.is_empty() && !v5 {
         return Err(DecodeError::TopicNameInvalid("empty topic name"));
     }
-    let packet_id = if qos == QoS::AtMostOnce { 0 } else { packet_id(b)? };
+    let packet_id = if qos == QoS::AtMostOnce {
+        0
+    } else {
+        packet_id(b)?
+    };
     let properties = if v5 {
         Properties::read(b, Scope::Packet(PacketType::Publish))?
     } else {
         Properties::default()
     };
     if name.is_empty() && properties.topic_alias.is_none() {
-        return Err(DecodeError::Protocol("empty topic name without a topic alias"));
+        return Err(DecodeError::Protocol(
+            "empty topic name without a topic alias",
+        ));
     }
     let payload = std::mem::take(b);
-    Ok(Publish { dup, qos, retain, topic, packet_id, properties, payload })
+    Ok(Publish {
+        dup,
+        qos,
+        retain,
+        topic,
+        packet_id,
+        properties,
+        payload,
+    })
 }
 
 fn ack(kind: PacketType, b: &mut Bytes, v5: bool) -> Result<Ack> {
@@ -242,7 +300,9 @@ fn subscribe(b: &mut Bytes, v5: bool) -> Result<Subscribe> {
         let opts = wire::read_u8(b)?;
         let reserved = if v5 { 0xC0 } else { 0xFC };
         if opts & reserved != 0 {
-            return Err(DecodeError::Malformed("subscription options reserved bits set"));
+            return Err(DecodeError::Malformed(
+                "subscription options reserved bits set",
+            ));
         }
         let qos = QoS::from_u8(opts & 0x03).ok_or(DecodeError::Malformed("subscription QoS 3"))?;
         let retain_handling = match (opts >> 4) & 0x03 {
@@ -262,13 +322,20 @@ fn subscribe(b: &mut Bytes, v5: bool) -> Result<Subscribe> {
     if filters.is_empty() {
         return Err(DecodeError::Protocol("SUBSCRIBE without topic filters"));
     }
-    Ok(Subscribe { packet_id, properties, filters })
+    Ok(Subscribe {
+        packet_id,
+        properties,
+        filters,
+    })
 }
 
 fn suback(kind: PacketType, b: &mut Bytes, v5: bool) -> Result<SubAck> {
     let packet_id = packet_id(b)?;
-    let properties =
-        if v5 { Properties::read(b, Scope::Packet(kind))? } else { Properties::default() };
+    let properties = if v5 {
+        Properties::read(b, Scope::Packet(kind))?
+    } else {
+        Properties::default()
+    };
     let mut reasons = Vec::new();
     while !b.is_empty() {
         if v5 {
@@ -283,10 +350,16 @@ fn suback(kind: PacketType, b: &mut Bytes, v5: bool) -> Result<SubAck> {
                 _ => return Err(DecodeError::Malformed("SUBACK return code")),
             });
         } else {
-            return Err(DecodeError::Malformed("UNSUBACK longer than its packet identifier"));
+            return Err(DecodeError::Malformed(
+                "UNSUBACK longer than its packet identifier",
+            ));
         }
     }
-    Ok(SubAck { packet_id, properties, reasons })
+    Ok(SubAck {
+        packet_id,
+        properties,
+        reasons,
+    })
 }
 
 fn unsubscribe(b: &mut Bytes, v5: bool) -> Result<Unsubscribe> {
@@ -303,7 +376,11 @@ fn unsubscribe(b: &mut Bytes, v5: bool) -> Result<Unsubscribe> {
     if filters.is_empty() {
         return Err(DecodeError::Protocol("UNSUBSCRIBE without topic filters"));
     }
-    Ok(Unsubscribe { packet_id, properties, filters })
+    Ok(Unsubscribe {
+        packet_id,
+        properties,
+        filters,
+    })
 }
 
 fn disconnect(b: &mut Bytes, v5: bool) -> Result<Disconnect> {
@@ -318,7 +395,10 @@ fn disconnect(b: &mut Bytes, v5: bool) -> Result<Disconnect> {
 }
 
 fn auth(b: &mut Bytes) -> Result<Auth> {
-    let mut a = Auth { reason: ReasonCode::Success, properties: Properties::default() };
+    let mut a = Auth {
+        reason: ReasonCode::Success,
+        properties: Properties::default(),
+    };
     if !b.is_empty() {
         a.reason = reason(b, PacketType::Auth)?;
         if !b.is_empty() {

@@ -51,7 +51,11 @@ pub fn encode_publish(p: &Publish, version: ProtocolVersion, out: &mut BytesMut)
 }
 
 /// [`encode_publish`] for a borrowed PUBLISH.
-pub fn encode_publish_ref(p: &PublishRef<'_>, version: ProtocolVersion, out: &mut BytesMut) -> Option<usize> {
+pub fn encode_publish_ref(
+    p: &PublishRef<'_>,
+    version: ProtocolVersion,
+    out: &mut BytesMut,
+) -> Option<usize> {
     let body = publish_len(p, version.is_v5());
     let header = 1 + varint_len(body as u32);
     out.reserve(header + body);
@@ -95,13 +99,19 @@ fn first_byte(packet: &Packet) -> u8 {
     let kind = packet.packet_type();
     match packet {
         Packet::Publish(p) => publish_first_byte(&p.into()),
-        Packet::PubRel(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_) => (kind as u8) << 4 | 0b0010,
+        Packet::PubRel(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_) => {
+            (kind as u8) << 4 | 0b0010
+        }
         _ => (kind as u8) << 4,
     }
 }
 
 fn props_len(p: &Properties, v5: bool) -> usize {
-    if v5 { p.encoded_len() } else { 0 }
+    if v5 {
+        p.encoded_len()
+    } else {
+        0
+    }
 }
 
 fn publish_len(p: &PublishRef<'_>, v5: bool) -> usize {
@@ -126,7 +136,11 @@ fn ack_len(a: &Ack, v5: bool) -> usize {
 fn body_len(packet: &Packet, v5: bool) -> usize {
     match packet {
         Packet::Connect(c) => {
-            let proto = if c.protocol == ProtocolVersion::V31 { 8 } else { 6 };
+            let proto = if c.protocol == ProtocolVersion::V31 {
+                8
+            } else {
+                6
+            };
             let mut n = proto + 1 + 1 + 2 + props_len(&c.properties, v5) + 2 + c.client_id.len();
             if let Some(w) = &c.will {
                 n += props_len(&w.properties, v5) + 2 + w.topic.len() + 2 + w.payload.len();
@@ -137,13 +151,20 @@ fn body_len(packet: &Packet, v5: bool) -> usize {
         }
         Packet::ConnAck(c) => 2 + props_len(&c.properties, v5),
         Packet::Publish(p) => publish_len(&p.into(), v5),
-        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => ack_len(a, v5),
+        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
+            ack_len(a, v5)
+        }
         Packet::Subscribe(s) => {
-            2 + props_len(&s.properties, v5) + s.filters.iter().map(|(f, _)| 3 + f.len()).sum::<usize>()
+            2 + props_len(&s.properties, v5)
+                + s.filters.iter().map(|(f, _)| 3 + f.len()).sum::<usize>()
         }
         Packet::SubAck(s) => 2 + props_len(&s.properties, v5) + s.reasons.len(),
         Packet::UnsubAck(s) => {
-            if v5 { 2 + s.properties.encoded_len() + s.reasons.len() } else { 2 }
+            if v5 {
+                2 + s.properties.encoded_len() + s.reasons.len()
+            } else {
+                2
+            }
         }
         Packet::Unsubscribe(u) => {
             2 + props_len(&u.properties, v5) + u.filters.iter().map(|f| 2 + f.len()).sum::<usize>()

@@ -34,7 +34,9 @@ impl DecodeError {
             DecodeError::Protocol(_) => ReasonCode::ProtocolError,
             DecodeError::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
             DecodeError::TopicNameInvalid(_) => ReasonCode::TopicNameInvalid,
-            DecodeError::UnsupportedProtocolVersion { .. } => ReasonCode::UnsupportedProtocolVersion,
+            DecodeError::UnsupportedProtocolVersion { .. } => {
+                ReasonCode::UnsupportedProtocolVersion
+            }
         }
     }
 }

@@ -23,7 +23,9 @@ pub mod topic;
 mod wire;
 
 pub use decode::{decode, decode_connect_version};
-pub use encode::{encode, encode_publish, encode_publish_ref, encoded_len, publish_ref_len, PublishRef};
+pub use encode::{
+    encode, encode_publish, encode_publish_ref, encoded_len, publish_ref_len, PublishRef,
+};
 pub use error::DecodeError;
 pub use packet::*;
 pub use properties::Properties;

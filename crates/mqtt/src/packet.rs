@@ -198,7 +198,11 @@ pub struct Ack {
 
 impl Ack {
     pub fn new(packet_id: u16) -> Ack {
-        Ack { packet_id, reason: ReasonCode::Success, properties: Properties::default() }
+        Ack {
+            packet_id,
+            reason: ReasonCode::Success,
+            properties: Properties::default(),
+        }
     }
 }
 
@@ -255,7 +259,10 @@ pub struct Disconnect {
 
 impl Disconnect {
     pub fn new(reason: ReasonCode) -> Disconnect {
-        Disconnect { reason, properties: Properties::default() }
+        Disconnect {
+            reason,
+            properties: Properties::default(),
+        }
     }
 }
 

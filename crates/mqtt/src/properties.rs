@@ -91,7 +91,10 @@ fn allowed(pid: u8, scope: Scope) -> bool {
         id::WILL_DELAY_INTERVAL => scope == Will,
         id::SUBSCRIPTION_IDENTIFIER => matches!(scope, Packet(T::Publish) | Packet(T::Subscribe)),
         id::SESSION_EXPIRY_INTERVAL => {
-            matches!(scope, Packet(T::Connect) | Packet(T::ConnAck) | Packet(T::Disconnect))
+            matches!(
+                scope,
+                Packet(T::Connect) | Packet(T::ConnAck) | Packet(T::Disconnect)
+            )
         }
         id::ASSIGNED_CLIENT_IDENTIFIER
         | id::SERVER_KEEP_ALIVE
@@ -102,7 +105,10 @@ fn allowed(pid: u8, scope: Scope) -> bool {
         | id::SUBSCRIPTION_IDENTIFIER_AVAILABLE
         | id::SHARED_SUBSCRIPTION_AVAILABLE => scope == Packet(T::ConnAck),
         id::AUTHENTICATION_METHOD | id::AUTHENTICATION_DATA => {
-            matches!(scope, Packet(T::Connect) | Packet(T::ConnAck) | Packet(T::Auth))
+            matches!(
+                scope,
+                Packet(T::Connect) | Packet(T::ConnAck) | Packet(T::Auth)
+            )
         }
         id::REQUEST_PROBLEM_INFORMATION | id::REQUEST_RESPONSE_INFORMATION => {
             scope == Packet(T::Connect)
@@ -110,8 +116,17 @@ fn allowed(pid: u8, scope: Scope) -> bool {
         id::SERVER_REFERENCE => matches!(scope, Packet(T::ConnAck) | Packet(T::Disconnect)),
         id::REASON_STRING => matches!(
             scope,
-            Packet(T::ConnAck | T::PubAck | T::PubRec | T::PubRel | T::PubComp | T::SubAck
-                | T::UnsubAck | T::Disconnect | T::Auth)
+            Packet(
+                T::ConnAck
+                    | T::PubAck
+                    | T::PubRec
+                    | T::PubRel
+                    | T::PubComp
+                    | T::SubAck
+                    | T::UnsubAck
+                    | T::Disconnect
+                    | T::Auth
+            )
         ),
         id::RECEIVE_MAXIMUM | id::TOPIC_ALIAS_MAXIMUM | id::MAXIMUM_PACKET_SIZE => {
             matches!(scope, Packet(T::Connect) | Packet(T::ConnAck))
@@ -158,11 +173,13 @@ impl Properties {
             let pid = wire::read_varint(&mut p)?;
             let pid = u8::try_from(pid).map_err(|_| DecodeError::Malformed("unknown property"))?;
             if !allowed(pid, scope) {
-                return Err(if pid > id::SHARED_SUBSCRIPTION_AVAILABLE || !is_defined(pid) {
-                    DecodeError::Malformed("unknown property identifier")
-                } else {
-                    DecodeError::Protocol("property not allowed in this packet")
-                });
+                return Err(
+                    if pid > id::SHARED_SUBSCRIPTION_AVAILABLE || !is_defined(pid) {
+                        DecodeError::Malformed("unknown property identifier")
+                    } else {
+                        DecodeError::Protocol("property not allowed in this packet")
+                    },
+                );
             }
             props.read_one(pid, &mut p, scope)?;
         }
@@ -172,13 +189,19 @@ impl Properties {
     fn read_one(&mut self, pid: u8, p: &mut Bytes, scope: Scope) -> Result<()> {
         use wire::*;
         match pid {
-            id::PAYLOAD_FORMAT_INDICATOR => set_once(&mut self.payload_format_indicator, read_flag(p)?),
-            id::MESSAGE_EXPIRY_INTERVAL => set_once(&mut self.message_expiry_interval, read_u32(p)?),
+            id::PAYLOAD_FORMAT_INDICATOR => {
+                set_once(&mut self.payload_format_indicator, read_flag(p)?)
+            }
+            id::MESSAGE_EXPIRY_INTERVAL => {
+                set_once(&mut self.message_expiry_interval, read_u32(p)?)
+            }
             id::CONTENT_TYPE => set_once(&mut self.content_type, read_string(p)?),
             id::RESPONSE_TOPIC => {
                 let t = read_string(p)?;
                 if t.is_empty() || t.contains(['+', '#']) {
-                    return Err(DecodeError::Protocol("response topic must be a valid topic name"));
+                    return Err(DecodeError::Protocol(
+                        "response topic must be a valid topic name",
+                    ));
                 }
                 set_once(&mut self.response_topic, t)
             }
@@ -196,7 +219,9 @@ impl Properties {
                 self.subscription_identifiers.push(v);
                 Ok(())
             }
-            id::SESSION_EXPIRY_INTERVAL => set_once(&mut self.session_expiry_interval, read_u32(p)?),
+            id::SESSION_EXPIRY_INTERVAL => {
+                set_once(&mut self.session_expiry_interval, read_u32(p)?)
+            }
             id::ASSIGNED_CLIENT_IDENTIFIER => {
                 set_once(&mut self.assigned_client_identifier, read_string(p)?)
             }
@@ -268,7 +293,11 @@ impl Properties {
             + s(&self.content_type)
             + s(&self.response_topic)
             + b(&self.correlation_data)
-            + self.subscription_identifiers.iter().map(|&v| 1 + wire::varint_len(v)).sum::<usize>()
+            + self
+                .subscription_identifiers
+                .iter()
+                .map(|&v| 1 + wire::varint_len(v))
+                .sum::<usize>()
             + u32_(&self.session_expiry_interval)
             + s(&self.assigned_client_identifier)
             + u16_(&self.server_keep_alive)
@@ -285,7 +314,11 @@ impl Properties {
             + u16_(&self.topic_alias)
             + u8_(&self.maximum_qos)
             + u8_(&self.retain_available)
-            + self.user_properties.iter().map(|(k, v)| 5 + k.len() + v.len()).sum::<usize>()
+            + self
+                .user_properties
+                .iter()
+                .map(|(k, v)| 5 + k.len() + v.len())
+                .sum::<usize>()
             + u32_(&self.maximum_packet_size)
             + u8_(&self.wildcard_subscription_available)
             + u8_(&self.subscription_identifier_available)
@@ -310,8 +343,16 @@ impl Properties {
                 }
             };
         }
-        put!(id::PAYLOAD_FORMAT_INDICATOR, self.payload_format_indicator, put_u8);
-        put!(id::MESSAGE_EXPIRY_INTERVAL, self.message_expiry_interval, put_u32);
+        put!(
+            id::PAYLOAD_FORMAT_INDICATOR,
+            self.payload_format_indicator,
+            put_u8
+        );
+        put!(
+            id::MESSAGE_EXPIRY_INTERVAL,
+            self.message_expiry_interval,
+            put_u32
+        );
         s(out, id::CONTENT_TYPE, &self.content_type);
         s(out, id::RESPONSE_TOPIC, &self.response_topic);
         if let Some(v) = &self.correlation_data {
@@ -322,17 +363,33 @@ impl Properties {
             out.put_u8(id::SUBSCRIPTION_IDENTIFIER);
             wire::put_varint(out, v);
         }
-        put!(id::SESSION_EXPIRY_INTERVAL, self.session_expiry_interval, put_u32);
-        s(out, id::ASSIGNED_CLIENT_IDENTIFIER, &self.assigned_client_identifier);
+        put!(
+            id::SESSION_EXPIRY_INTERVAL,
+            self.session_expiry_interval,
+            put_u32
+        );
+        s(
+            out,
+            id::ASSIGNED_CLIENT_IDENTIFIER,
+            &self.assigned_client_identifier,
+        );
         put!(id::SERVER_KEEP_ALIVE, self.server_keep_alive, put_u16);
         s(out, id::AUTHENTICATION_METHOD, &self.authentication_method);
         if let Some(v) = &self.authentication_data {
             out.put_u8(id::AUTHENTICATION_DATA);
             wire::put_binary(out, v);
         }
-        put!(id::REQUEST_PROBLEM_INFORMATION, self.request_problem_information, put_u8);
+        put!(
+            id::REQUEST_PROBLEM_INFORMATION,
+            self.request_problem_information,
+            put_u8
+        );
         put!(id::WILL_DELAY_INTERVAL, self.will_delay_interval, put_u32);
-        put!(id::REQUEST_RESPONSE_INFORMATION, self.request_response_information, put_u8);
+        put!(
+            id::REQUEST_RESPONSE_INFORMATION,
+            self.request_response_information,
+            put_u8
+        );
         s(out, id::RESPONSE_INFORMATION, &self.response_information);
         s(out, id::SERVER_REFERENCE, &self.server_reference);
         s(out, id::REASON_STRING, &self.reason_string);
@@ -347,9 +404,21 @@ impl Properties {
             wire::put_binary(out, v.as_bytes());
         }
         put!(id::MAXIMUM_PACKET_SIZE, self.maximum_packet_size, put_u32);
-        put!(id::WILDCARD_SUBSCRIPTION_AVAILABLE, self.wildcard_subscription_available, put_u8);
-        put!(id::SUBSCRIPTION_IDENTIFIER_AVAILABLE, self.subscription_identifier_available, put_u8);
-        put!(id::SHARED_SUBSCRIPTION_AVAILABLE, self.shared_subscription_available, put_u8);
+        put!(
+            id::WILDCARD_SUBSCRIPTION_AVAILABLE,
+            self.wildcard_subscription_available,
+            put_u8
+        );
+        put!(
+            id::SUBSCRIPTION_IDENTIFIER_AVAILABLE,
+            self.subscription_identifier_available,
+            put_u8
+        );
+        put!(
+            id::SHARED_SUBSCRIPTION_AVAILABLE,
+            self.shared_subscription_available,
+            put_u8
+        );
     }
 }
 

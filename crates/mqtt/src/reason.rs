@@ -90,35 +90,84 @@ impl ReasonCode {
         let v = self as u8;
         match packet {
             PacketType::ConnAck => {
-                matches!(self, Success) || (v >= 0x80 && !matches!(self,
-                    DisconnectWithWill | KeepAliveTimeout | SessionTakenOver | TopicFilterInvalid
-                    | PacketIdentifierInUse | PacketIdentifierNotFound
-                    | ReceiveMaximumExceeded | TopicAliasInvalid | MessageRateTooHigh
-                    | AdministrativeAction | ServerShuttingDown | SharedSubscriptionsNotSupported
-                    | MaximumConnectTime | SubscriptionIdentifiersNotSupported
-                    | WildcardSubscriptionsNotSupported))
+                matches!(self, Success)
+                    || (v >= 0x80
+                        && !matches!(
+                            self,
+                            DisconnectWithWill
+                                | KeepAliveTimeout
+                                | SessionTakenOver
+                                | TopicFilterInvalid
+                                | PacketIdentifierInUse
+                                | PacketIdentifierNotFound
+                                | ReceiveMaximumExceeded
+                                | TopicAliasInvalid
+                                | MessageRateTooHigh
+                                | AdministrativeAction
+                                | ServerShuttingDown
+                                | SharedSubscriptionsNotSupported
+                                | MaximumConnectTime
+                                | SubscriptionIdentifiersNotSupported
+                                | WildcardSubscriptionsNotSupported
+                        ))
             }
-            PacketType::PubAck | PacketType::PubRec => matches!(self,
-                Success | NoMatchingSubscribers | UnspecifiedError | ImplementationSpecificError
-                | NotAuthorized | TopicNameInvalid | PacketIdentifierInUse | QuotaExceeded
-                | PayloadFormatInvalid),
+            PacketType::PubAck | PacketType::PubRec => matches!(
+                self,
+                Success
+                    | NoMatchingSubscribers
+                    | UnspecifiedError
+                    | ImplementationSpecificError
+                    | NotAuthorized
+                    | TopicNameInvalid
+                    | PacketIdentifierInUse
+                    | QuotaExceeded
+                    | PayloadFormatInvalid
+            ),
             PacketType::PubRel | PacketType::PubComp => {
                 matches!(self, Success | PacketIdentifierNotFound)
             }
-            PacketType::SubAck => matches!(self,
-                Success | GrantedQos1 | GrantedQos2 | UnspecifiedError | ImplementationSpecificError
-                | NotAuthorized | TopicFilterInvalid | PacketIdentifierInUse | QuotaExceeded
-                | SharedSubscriptionsNotSupported | SubscriptionIdentifiersNotSupported
-                | WildcardSubscriptionsNotSupported),
-            PacketType::UnsubAck => matches!(self,
-                Success | NoSubscriptionExisted | UnspecifiedError | ImplementationSpecificError
-                | NotAuthorized | TopicFilterInvalid | PacketIdentifierInUse),
-            PacketType::Disconnect => !matches!(self,
-                GrantedQos1 | GrantedQos2 | NoMatchingSubscribers | NoSubscriptionExisted
-                | ContinueAuthentication | ReAuthenticate | UnsupportedProtocolVersion
-                | ClientIdentifierNotValid | BadUserNameOrPassword | ServerUnavailable
-                | Banned | BadAuthenticationMethod | PacketIdentifierInUse
-                | PacketIdentifierNotFound),
+            PacketType::SubAck => matches!(
+                self,
+                Success
+                    | GrantedQos1
+                    | GrantedQos2
+                    | UnspecifiedError
+                    | ImplementationSpecificError
+                    | NotAuthorized
+                    | TopicFilterInvalid
+                    | PacketIdentifierInUse
+                    | QuotaExceeded
+                    | SharedSubscriptionsNotSupported
+                    | SubscriptionIdentifiersNotSupported
+                    | WildcardSubscriptionsNotSupported
+            ),
+            PacketType::UnsubAck => matches!(
+                self,
+                Success
+                    | NoSubscriptionExisted
+                    | UnspecifiedError
+                    | ImplementationSpecificError
+                    | NotAuthorized
+                    | TopicFilterInvalid
+                    | PacketIdentifierInUse
+            ),
+            PacketType::Disconnect => !matches!(
+                self,
+                GrantedQos1
+                    | GrantedQos2
+                    | NoMatchingSubscribers
+                    | NoSubscriptionExisted
+                    | ContinueAuthentication
+                    | ReAuthenticate
+                    | UnsupportedProtocolVersion
+                    | ClientIdentifierNotValid
+                    | BadUserNameOrPassword
+                    | ServerUnavailable
+                    | Banned
+                    | BadAuthenticationMethod
+                    | PacketIdentifierInUse
+                    | PacketIdentifierNotFound
+            ),
             PacketType::Auth => matches!(self, Success | ContinueAuthentication | ReAuthenticate),
             _ => false,
         }

@@ -85,10 +85,16 @@ impl TopicFilter {
                 return Err(TopicError::BadShare);
             }
             validate_filter(filter)?;
-            return Ok(TopicFilter { filter: filter.to_owned(), share_group: Some(group.to_owned()) });
+            return Ok(TopicFilter {
+                filter: filter.to_owned(),
+                share_group: Some(group.to_owned()),
+            });
         }
         validate_filter(s)?;
-        Ok(TopicFilter { filter: s.to_owned(), share_group: None })
+        Ok(TopicFilter {
+            filter: s.to_owned(),
+            share_group: None,
+        })
     }
 
     /// The filter to match topics against (without any `$share/<group>/`).
@@ -167,7 +173,10 @@ mod tests {
         let m = |f, t| matches(f, t, HashMatch::IncludesParent);
         assert!(m("sport/tennis/player1/#", "sport/tennis/player1"));
         assert!(m("sport/tennis/player1/#", "sport/tennis/player1/ranking"));
-        assert!(m("sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon"));
+        assert!(m(
+            "sport/tennis/player1/#",
+            "sport/tennis/player1/score/wimbledon"
+        ));
         assert!(m("sport/#", "sport"));
         assert!(m("#", "sport/tennis"));
         assert!(m("sport/tennis/+", "sport/tennis/player1"));
@@ -189,7 +198,10 @@ mod tests {
         assert!(!m("+/monitor/Clients", "$SYS/monitor/Clients"));
         assert!(m("$SYS/#", "$SYS/monitor/Clients"));
         assert!(m("$SYS/monitor/+", "$SYS/monitor/Clients"));
-        assert!(m("$aws/things/+/shadow/get/+", "$aws/things/t1/shadow/get/accepted"));
+        assert!(m(
+            "$aws/things/+/shadow/get/+",
+            "$aws/things/t1/shadow/get/accepted"
+        ));
     }
 
     #[test]
@@ -202,10 +214,29 @@ mod tests {
 
     #[test]
     fn filter_validation() {
-        for ok in ["#", "+", "a/#", "+/+", "/", "a/+/b", "$share/g/a/#", "$share/g/#"] {
+        for ok in [
+            "#",
+            "+",
+            "a/#",
+            "+/+",
+            "/",
+            "a/+/b",
+            "$share/g/a/#",
+            "$share/g/#",
+        ] {
             assert!(TopicFilter::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a#", "a/#/b", "a+", "a/b+/c", "$share/g", "$share//a", "$share/g+/a", "a\0b"] {
+        for bad in [
+            "",
+            "a#",
+            "a/#/b",
+            "a+",
+            "a/b+/c",
+            "$share/g",
+            "$share//a",
+            "$share/g+/a",
+            "a\0b",
+        ] {
             assert!(TopicFilter::new(bad).is_err(), "{bad:?}");
         }
         let f = TopicFilter::new("$share/grp/a/+/c").unwrap();

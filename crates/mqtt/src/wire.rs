@@ -41,7 +41,9 @@ pub(crate) fn read_varint(b: &mut Bytes) -> Result<u32> {
             return Ok(value);
         }
     }
-    Err(DecodeError::Malformed("variable byte integer longer than 4 bytes"))
+    Err(DecodeError::Malformed(
+        "variable byte integer longer than 4 bytes",
+    ))
 }
 
 pub(crate) fn read_binary(b: &mut Bytes) -> Result<Bytes> {
@@ -106,11 +108,15 @@ pub(crate) fn peek_fixed_header(buf: &[u8]) -> Result<Option<(u8, usize, usize)>
     }
     let mut value: usize = 0;
     for i in 0..4 {
-        let Some(&byte) = buf.get(1 + i) else { return Ok(None) };
+        let Some(&byte) = buf.get(1 + i) else {
+            return Ok(None);
+        };
         value |= usize::from(byte & 0x7F) << (7 * i);
         if byte & 0x80 == 0 {
             return Ok(Some((buf[0], value, 2 + i)));
         }
     }
-    Err(DecodeError::Malformed("remaining length longer than 4 bytes"))
+    Err(DecodeError::Malformed(
+        "remaining length longer than 4 bytes",
+    ))
 }

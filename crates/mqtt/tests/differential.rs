@@ -77,7 +77,9 @@ fn login_representable(c: &mut Connect) {
 }
 
 fn password_string(p: &Option<Bytes>) -> String {
-    p.as_ref().map(|p| String::from_utf8(p.to_vec()).unwrap()).unwrap_or_default()
+    p.as_ref()
+        .map(|p| String::from_utf8(p.to_vec()).unwrap())
+        .unwrap_or_default()
 }
 
 // ===========================================================================
@@ -120,7 +122,9 @@ mod v4 {
                 session_present: c.session_present,
                 code: match c.reason {
                     ReasonCode::Success => r::ConnectReturnCode::Success,
-                    ReasonCode::UnsupportedProtocolVersion => r::ConnectReturnCode::RefusedProtocolVersion,
+                    ReasonCode::UnsupportedProtocolVersion => {
+                        r::ConnectReturnCode::RefusedProtocolVersion
+                    }
                     ReasonCode::ClientIdentifierNotValid => r::ConnectReturnCode::BadClientId,
                     ReasonCode::ServerUnavailable => r::ConnectReturnCode::ServiceUnavailable,
                     ReasonCode::BadUserNameOrPassword => r::ConnectReturnCode::BadUserNamePassword,
@@ -145,7 +149,10 @@ mod v4 {
                 filters: s
                     .filters
                     .iter()
-                    .map(|(f, o)| r::SubscribeFilter { path: f.clone(), qos: qos(o.qos) })
+                    .map(|(f, o)| r::SubscribeFilter {
+                        path: f.clone(),
+                        qos: qos(o.qos),
+                    })
                     .collect(),
             }),
             Packet::SubAck(s) => r::Packet::SubAck(r::SubAck {
@@ -155,15 +162,20 @@ mod v4 {
                     .iter()
                     .map(|r| match r {
                         ReasonCode::Success => r::SubscribeReasonCode::Success(RQoS::AtMostOnce),
-                        ReasonCode::GrantedQos1 => r::SubscribeReasonCode::Success(RQoS::AtLeastOnce),
-                        ReasonCode::GrantedQos2 => r::SubscribeReasonCode::Success(RQoS::ExactlyOnce),
+                        ReasonCode::GrantedQos1 => {
+                            r::SubscribeReasonCode::Success(RQoS::AtLeastOnce)
+                        }
+                        ReasonCode::GrantedQos2 => {
+                            r::SubscribeReasonCode::Success(RQoS::ExactlyOnce)
+                        }
                         _ => r::SubscribeReasonCode::Failure,
                     })
                     .collect(),
             }),
-            Packet::Unsubscribe(u) => {
-                r::Packet::Unsubscribe(r::Unsubscribe { pkid: u.packet_id, topics: u.filters.clone() })
-            }
+            Packet::Unsubscribe(u) => r::Packet::Unsubscribe(r::Unsubscribe {
+                pkid: u.packet_id,
+                topics: u.filters.clone(),
+            }),
             Packet::UnsubAck(u) => r::Packet::UnsubAck(r::UnsubAck { pkid: u.packet_id }),
             Packet::PingReq => r::Packet::PingReq,
             Packet::PingResp => r::Packet::PingResp,
@@ -182,15 +194,30 @@ mod v4 {
         let mut wire = ours_encode(&p, V3);
         let bytes = wire.clone();
         let got = r::Packet::read(&mut wire, MAX);
-        prop_assert!(got.is_ok(), "rumqttc refused {:02x?}: {:?}", &bytes[..], got);
-        prop_assert_eq!(got.unwrap(), expected.clone(), "ours wrote {:02x?}", &bytes[..]);
+        prop_assert!(
+            got.is_ok(),
+            "rumqttc refused {:02x?}: {:?}",
+            &bytes[..],
+            got
+        );
+        prop_assert_eq!(
+            got.unwrap(),
+            expected.clone(),
+            "ours wrote {:02x?}",
+            &bytes[..]
+        );
         prop_assert!(wire.is_empty());
 
         // rumqttc → ours
         let mut wire = BytesMut::new();
         expected.write(&mut wire, MAX).unwrap();
         let bytes = wire.clone();
-        prop_assert_eq!(&ours_decode(wire, V3), &p, "rumqttc wrote {:02x?}", &bytes[..]);
+        prop_assert_eq!(
+            &ours_decode(wire, V3),
+            &p,
+            "rumqttc wrote {:02x?}",
+            &bytes[..]
+        );
         Ok(())
     }
 }
@@ -216,72 +243,91 @@ mod v5 {
     }
 
     fn connect_props(p: &Properties) -> Option<r::ConnectProperties> {
-        some_if(p.is_empty(), r::ConnectProperties {
-            session_expiry_interval: p.session_expiry_interval,
-            receive_maximum: p.receive_maximum,
-            max_packet_size: p.maximum_packet_size,
-            topic_alias_max: p.topic_alias_maximum,
-            request_response_info: p.request_response_information,
-            request_problem_info: p.request_problem_information,
-            user_properties: p.user_properties.clone(),
-            authentication_method: p.authentication_method.clone(),
-            authentication_data: p.authentication_data.clone(),
-        })
+        some_if(
+            p.is_empty(),
+            r::ConnectProperties {
+                session_expiry_interval: p.session_expiry_interval,
+                receive_maximum: p.receive_maximum,
+                max_packet_size: p.maximum_packet_size,
+                topic_alias_max: p.topic_alias_maximum,
+                request_response_info: p.request_response_information,
+                request_problem_info: p.request_problem_information,
+                user_properties: p.user_properties.clone(),
+                authentication_method: p.authentication_method.clone(),
+                authentication_data: p.authentication_data.clone(),
+            },
+        )
     }
 
     fn will_props(p: &Properties) -> Option<r::LastWillProperties> {
-        some_if(p.is_empty(), r::LastWillProperties {
-            delay_interval: p.will_delay_interval,
-            payload_format_indicator: p.payload_format_indicator,
-            message_expiry_interval: p.message_expiry_interval,
-            content_type: p.content_type.clone(),
-            response_topic: p.response_topic.clone(),
-            correlation_data: p.correlation_data.clone(),
-            user_properties: p.user_properties.clone(),
-        })
+        some_if(
+            p.is_empty(),
+            r::LastWillProperties {
+                delay_interval: p.will_delay_interval,
+                payload_format_indicator: p.payload_format_indicator,
+                message_expiry_interval: p.message_expiry_interval,
+                content_type: p.content_type.clone(),
+                response_topic: p.response_topic.clone(),
+                correlation_data: p.correlation_data.clone(),
+                user_properties: p.user_properties.clone(),
+            },
+        )
     }
 
     fn connack_props(p: &Properties) -> Option<r::ConnAckProperties> {
-        some_if(p.is_empty(), r::ConnAckProperties {
-            session_expiry_interval: p.session_expiry_interval,
-            receive_max: p.receive_maximum,
-            max_qos: p.maximum_qos,
-            retain_available: p.retain_available,
-            max_packet_size: p.maximum_packet_size,
-            assigned_client_identifier: p.assigned_client_identifier.clone(),
-            topic_alias_max: p.topic_alias_maximum,
-            reason_string: p.reason_string.clone(),
-            user_properties: p.user_properties.clone(),
-            wildcard_subscription_available: p.wildcard_subscription_available,
-            subscription_identifiers_available: p.subscription_identifier_available,
-            shared_subscription_available: p.shared_subscription_available,
-            server_keep_alive: p.server_keep_alive,
-            response_information: p.response_information.clone(),
-            server_reference: p.server_reference.clone(),
-            authentication_method: p.authentication_method.clone(),
-            authentication_data: p.authentication_data.clone(),
-        })
+        some_if(
+            p.is_empty(),
+            r::ConnAckProperties {
+                session_expiry_interval: p.session_expiry_interval,
+                receive_max: p.receive_maximum,
+                max_qos: p.maximum_qos,
+                retain_available: p.retain_available,
+                max_packet_size: p.maximum_packet_size,
+                assigned_client_identifier: p.assigned_client_identifier.clone(),
+                topic_alias_max: p.topic_alias_maximum,
+                reason_string: p.reason_string.clone(),
+                user_properties: p.user_properties.clone(),
+                wildcard_subscription_available: p.wildcard_subscription_available,
+                subscription_identifiers_available: p.subscription_identifier_available,
+                shared_subscription_available: p.shared_subscription_available,
+                server_keep_alive: p.server_keep_alive,
+                response_information: p.response_information.clone(),
+                server_reference: p.server_reference.clone(),
+                authentication_method: p.authentication_method.clone(),
+                authentication_data: p.authentication_data.clone(),
+            },
+        )
     }
 
     fn publish_props(p: &Properties) -> Option<r::PublishProperties> {
-        some_if(p.is_empty(), r::PublishProperties {
-            payload_format_indicator: p.payload_format_indicator,
-            message_expiry_interval: p.message_expiry_interval,
-            topic_alias: p.topic_alias,
-            response_topic: p.response_topic.clone(),
-            correlation_data: p.correlation_data.clone(),
-            user_properties: p.user_properties.clone(),
-            subscription_identifiers: p.subscription_identifiers.iter().map(|&i| i as usize).collect(),
-            content_type: p.content_type.clone(),
-        })
+        some_if(
+            p.is_empty(),
+            r::PublishProperties {
+                payload_format_indicator: p.payload_format_indicator,
+                message_expiry_interval: p.message_expiry_interval,
+                topic_alias: p.topic_alias,
+                response_topic: p.response_topic.clone(),
+                correlation_data: p.correlation_data.clone(),
+                user_properties: p.user_properties.clone(),
+                subscription_identifiers: p
+                    .subscription_identifiers
+                    .iter()
+                    .map(|&i| i as usize)
+                    .collect(),
+                content_type: p.content_type.clone(),
+            },
+        )
     }
 
     macro_rules! ack_props {
         ($ty:ident, $p:expr) => {
-            some_if($p.is_empty(), r::$ty {
-                reason_string: $p.reason_string.clone(),
-                user_properties: $p.user_properties.clone(),
-            })
+            some_if(
+                $p.is_empty(),
+                r::$ty {
+                    reason_string: $p.reason_string.clone(),
+                    user_properties: $p.user_properties.clone(),
+                },
+            )
         };
     }
 
@@ -386,7 +432,11 @@ mod v5 {
 
     fn disconnect_reason(reason: ReasonCode) -> r::DisconnectReasonCode {
         // rumqttc's DisconnectReasonCode is repr(u8) with the spec's values.
-        let code = if reason == ReasonCode::Success { 0 } else { reason as u8 };
+        let code = if reason == ReasonCode::Success {
+            0
+        } else {
+            reason as u8
+        };
         r::DisconnectReasonCode::try_from(code).expect("a DISCONNECT reason")
     }
 
@@ -468,10 +518,17 @@ mod v5 {
                         },
                     })
                     .collect(),
-                properties: some_if(s.properties.is_empty(), r::SubscribeProperties {
-                    id: s.properties.subscription_identifiers.first().map(|&i| i as usize),
-                    user_properties: s.properties.user_properties.clone(),
-                }),
+                properties: some_if(
+                    s.properties.is_empty(),
+                    r::SubscribeProperties {
+                        id: s
+                            .properties
+                            .subscription_identifiers
+                            .first()
+                            .map(|&i| i as usize),
+                        user_properties: s.properties.user_properties.clone(),
+                    },
+                ),
             }),
             Packet::SubAck(s) => r::Packet::SubAck(r::SubAck {
                 pkid: s.packet_id,
@@ -481,9 +538,12 @@ mod v5 {
             Packet::Unsubscribe(u) => r::Packet::Unsubscribe(r::Unsubscribe {
                 pkid: u.packet_id,
                 filters: u.filters.clone(),
-                properties: some_if(u.properties.is_empty(), r::UnsubscribeProperties {
-                    user_properties: u.properties.user_properties.clone(),
-                }),
+                properties: some_if(
+                    u.properties.is_empty(),
+                    r::UnsubscribeProperties {
+                        user_properties: u.properties.user_properties.clone(),
+                    },
+                ),
             }),
             Packet::UnsubAck(u) => r::Packet::UnsubAck(r::UnsubAck {
                 pkid: u.packet_id,
@@ -494,12 +554,15 @@ mod v5 {
             Packet::PingResp => r::Packet::PingResp(r::PingResp),
             Packet::Disconnect(d) => r::Packet::Disconnect(r::Disconnect {
                 reason_code: disconnect_reason(d.reason),
-                properties: some_if(d.properties.is_empty(), r::DisconnectProperties {
-                    session_expiry_interval: d.properties.session_expiry_interval,
-                    reason_string: d.properties.reason_string.clone(),
-                    user_properties: d.properties.user_properties.clone(),
-                    server_reference: d.properties.server_reference.clone(),
-                }),
+                properties: some_if(
+                    d.properties.is_empty(),
+                    r::DisconnectProperties {
+                        session_expiry_interval: d.properties.session_expiry_interval,
+                        reason_string: d.properties.reason_string.clone(),
+                        user_properties: d.properties.user_properties.clone(),
+                        server_reference: d.properties.server_reference.clone(),
+                    },
+                ),
             }),
             Packet::Auth(_) => unreachable!("AUTH is not covered"),
         }
@@ -536,7 +599,12 @@ mod v5 {
             let mut wire = BytesMut::new();
             expected.write(&mut wire, None).unwrap();
             let bytes = wire.clone();
-            prop_assert_eq!(&ours_decode(wire, V5), &p, "rumqttc wrote {:02x?}", &bytes[..]);
+            prop_assert_eq!(
+                &ours_decode(wire, V5),
+                &p,
+                "rumqttc wrote {:02x?}",
+                &bytes[..]
+            );
         }
 
         // ours → rumqttc
@@ -547,15 +615,31 @@ mod v5 {
         let got = r::Packet::read(&mut wire, None);
         if bytes[..] == [0xE0, 0x00] {
             // Rumqttc deviation 4.
-            prop_assert!(matches!(got, Err(rumqttc::v5::mqttbytes::Error::PayloadRequired)), "{:?}", got);
+            prop_assert!(
+                matches!(got, Err(rumqttc::v5::mqttbytes::Error::PayloadRequired)),
+                "{:?}",
+                got
+            );
             return Ok(());
         }
         if bytes[0] == 0xE0 && bytes[1] == 1 {
             // Rumqttc deviation 5.
-            prop_assert!(matches!(got, Err(rumqttc::v5::mqttbytes::Error::InsufficientBytes(1))), "{:?}", got);
+            prop_assert!(
+                matches!(
+                    got,
+                    Err(rumqttc::v5::mqttbytes::Error::InsufficientBytes(1))
+                ),
+                "{:?}",
+                got
+            );
             return Ok(());
         }
-        prop_assert!(got.is_ok(), "rumqttc refused {:02x?}: {:?}", &bytes[..], got);
+        prop_assert!(
+            got.is_ok(),
+            "rumqttc refused {:02x?}: {:?}",
+            &bytes[..],
+            got
+        );
         prop_assert_eq!(got.unwrap(), expected, "ours wrote {:02x?}", &bytes[..]);
         prop_assert!(wire.is_empty());
         Ok(())

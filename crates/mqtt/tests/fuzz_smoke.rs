@@ -81,7 +81,10 @@ fn fuzz_regressions() {
     let cases: &[&[u8]] = &[
         // A level-5 CONNECT decoded on a 3.1.1 connection re-encoded without
         // its property lengths (encode followed the connection's version).
-        &[0x10, 0x0d, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00],
+        &[
+            0x10, 0x0d, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00,
+        ],
         // CONNACK v5 with reason 0x90 Topic Name invalid (allowed by §3.2.2.2).
         &[0x20, 0x03, 0x00, 0x90, 0x00],
     ];

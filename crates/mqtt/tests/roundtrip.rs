@@ -29,7 +29,12 @@ fn check_roundtrip(p: &Packet, v: ProtocolVersion) -> Result<(), TestCaseError> 
     // Every strict prefix: need more bytes, and nothing consumed.
     for n in 0..wire.len() {
         let mut part = BytesMut::from(&wire[..n]);
-        prop_assert_eq!(decode(&mut part, v, usize::MAX), Ok(None), "prefix of {} bytes", n);
+        prop_assert_eq!(
+            decode(&mut part, v, usize::MAX),
+            Ok(None),
+            "prefix of {} bytes",
+            n
+        );
         prop_assert_eq!(part.len(), n);
     }
 
@@ -37,7 +42,10 @@ fn check_roundtrip(p: &Packet, v: ProtocolVersion) -> Result<(), TestCaseError> 
     let mut head = BytesMut::from(&wire[..wire.len().min(5)]);
     prop_assert_eq!(
         decode(&mut head, v, wire.len() - 1),
-        Err(DecodeError::PacketTooLarge { size: wire.len(), max: wire.len() - 1 })
+        Err(DecodeError::PacketTooLarge {
+            size: wire.len(),
+            max: wire.len() - 1
+        })
     );
 
     // encode_publish agrees with encode and points at the packet id.

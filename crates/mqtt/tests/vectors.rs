@@ -104,7 +104,9 @@ fn connect_v311_spec_example() {
 /// Minimal 3.1.1 CONNECT: clean session, empty client id.
 #[test]
 fn connect_v311_minimal() {
-    let wire = [0x10, 0x0C, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00];
+    let wire = [
+        0x10, 0x0C, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00,
+    ];
     let c = Connect {
         protocol: V3,
         clean_start: true,
@@ -180,7 +182,10 @@ fn connect_v5_spec_example() {
         }),
         username: Some("u".into()),
         password: Some(Bytes::from_static(b"p")),
-        properties: Properties { session_expiry_interval: Some(10), ..props() },
+        properties: Properties {
+            session_expiry_interval: Some(10),
+            ..props()
+        },
     };
     both(&wire, Packet::Connect(Box::new(c.clone())), V5);
     both(&wire, Packet::Connect(Box::new(c)), V3);
@@ -209,19 +214,37 @@ fn connect_v5_password_without_user_name() {
 
 #[test]
 fn connack() {
-    let ok = |sp| Packet::ConnAck(ConnAck { session_present: sp, reason: ReasonCode::Success, properties: props() });
+    let ok = |sp| {
+        Packet::ConnAck(ConnAck {
+            session_present: sp,
+            reason: ReasonCode::Success,
+            properties: props(),
+        })
+    };
     both(&[0x20, 0x02, 0x01, 0x00], ok(true), V3);
     both(&[0x20, 0x02, 0x00, 0x00], ok(false), V3);
     // 3.1.1 return code 5 Not authorized.
-    let na = Packet::ConnAck(ConnAck { session_present: false, reason: ReasonCode::NotAuthorized, properties: props() });
+    let na = Packet::ConnAck(ConnAck {
+        session_present: false,
+        reason: ReasonCode::NotAuthorized,
+        properties: props(),
+    });
     both(&[0x20, 0x02, 0x00, 0x05], na.clone(), V3);
     both(&[0x20, 0x03, 0x00, 0x87, 0x00], na, V5);
     both(&[0x20, 0x03, 0x01, 0x00, 0x00], ok(true), V5);
     // 5.0 reasons without a 3.1.1 return code go out as 3 Server unavailable.
-    let busy = Packet::ConnAck(ConnAck { session_present: false, reason: ReasonCode::ServerBusy, properties: props() });
+    let busy = Packet::ConnAck(ConnAck {
+        session_present: false,
+        reason: ReasonCode::ServerBusy,
+        properties: props(),
+    });
     assert_eq!(enc(&busy, V3), [0x20, 0x02, 0x00, 0x03]);
     // 0x90 Topic Name invalid is a CONNACK reason (bad Will Topic).
-    let tni = Packet::ConnAck(ConnAck { session_present: false, reason: ReasonCode::TopicNameInvalid, properties: props() });
+    let tni = Packet::ConnAck(ConnAck {
+        session_present: false,
+        reason: ReasonCode::TopicNameInvalid,
+        properties: props(),
+    });
     both(&[0x20, 0x03, 0x00, 0x90, 0x00], tni, V5);
     // With properties: Receive Maximum 20, Assigned Client Identifier "a".
     let p = Packet::ConnAck(ConnAck {
@@ -233,7 +256,13 @@ fn connack() {
             ..props()
         },
     });
-    both(&[0x20, 0x0A, 0x00, 0x00, 0x07, 0x12, 0x00, 0x01, b'a', 0x21, 0x00, 0x14], p, V5);
+    both(
+        &[
+            0x20, 0x0A, 0x00, 0x00, 0x07, 0x12, 0x00, 0x01, b'a', 0x21, 0x00, 0x14,
+        ],
+        p,
+        V5,
+    );
 }
 
 /// Variable Byte Integer boundaries, 3.1.1 §2.2.3 / 5.0 §1.5.5, in the
@@ -260,7 +289,10 @@ fn remaining_length_boundaries_decode() {
         let size = 1 + bytes.len() + value as usize;
         assert_eq!(
             decode(&mut buf, V3, size - 1),
-            Err(DecodeError::PacketTooLarge { size, max: size - 1 }),
+            Err(DecodeError::PacketTooLarge {
+                size,
+                max: size - 1
+            }),
             "{value}"
         );
         // Within the limit, it is only a matter of waiting for the body.
@@ -287,7 +319,11 @@ fn remaining_length_boundaries_encode() {
             payload: vec![0u8; value as usize - 3].into(),
         });
         let wire = enc(&p, V3);
-        assert_eq!(&wire[..1 + bytes.len()], [&[0x30][..], bytes].concat(), "{value}");
+        assert_eq!(
+            &wire[..1 + bytes.len()],
+            [&[0x30][..], bytes].concat(),
+            "{value}"
+        );
         assert_eq!(wire.len(), 1 + bytes.len() + value as usize);
         assert_eq!(dec(&wire, V3), Ok(p));
     }
@@ -298,7 +334,10 @@ fn subscription_identifier_boundaries() {
     for &(value, bytes) in &VBI[1..] {
         let s = Subscribe {
             packet_id: 1,
-            properties: Properties { subscription_identifiers: vec![value], ..props() },
+            properties: Properties {
+                subscription_identifiers: vec![value],
+                ..props()
+            },
             filters: vec![("a".into(), SubscriptionOptions::default())],
         };
         let prop_len = 1 + bytes.len() as u8;
@@ -320,8 +359,16 @@ fn publish_qos0() {
         properties: props(),
         payload: Bytes::from_static(b"hi"),
     };
-    both(&[0x31, 0x07, 0x00, 0x03, b'a', b'/', b'b', b'h', b'i'], Packet::Publish(p.clone()), V3);
-    both(&[0x31, 0x08, 0x00, 0x03, b'a', b'/', b'b', 0x00, b'h', b'i'], Packet::Publish(p), V5);
+    both(
+        &[0x31, 0x07, 0x00, 0x03, b'a', b'/', b'b', b'h', b'i'],
+        Packet::Publish(p.clone()),
+        V3,
+    );
+    both(
+        &[0x31, 0x08, 0x00, 0x03, b'a', b'/', b'b', 0x00, b'h', b'i'],
+        Packet::Publish(p),
+        V5,
+    );
 }
 
 /// 3.1.1 §3.3.2.3 example: topic "a/b", packet identifier 10.
@@ -341,7 +388,9 @@ fn publish_qos1_with_packet_id() {
     let mut out = BytesMut::new();
     assert_eq!(encode_publish(&p, V3, &mut out), Some(7));
     assert_eq!(&out[..], v3);
-    let v5 = [0x3A, 0x09, 0x00, 0x03, b'a', b'/', b'b', 0x00, 0x0A, 0x00, b'x'];
+    let v5 = [
+        0x3A, 0x09, 0x00, 0x03, b'a', b'/', b'b', 0x00, 0x0A, 0x00, b'x',
+    ];
     both(&v5, Packet::Publish(p), V5);
 }
 
@@ -387,10 +436,17 @@ fn publish_v5_topic_alias_only() {
         retain: false,
         topic: Bytes::new(),
         packet_id: 0,
-        properties: Properties { topic_alias: Some(1), ..props() },
+        properties: Properties {
+            topic_alias: Some(1),
+            ..props()
+        },
         payload: Bytes::from_static(b"z"),
     };
-    both(&[0x30, 0x07, 0x00, 0x00, 0x03, 0x23, 0x00, 0x01, b'z'], Packet::Publish(p), V5);
+    both(
+        &[0x30, 0x07, 0x00, 0x00, 0x03, 0x23, 0x00, 0x01, b'z'],
+        Packet::Publish(p),
+        V5,
+    );
 }
 
 /// 3.1.1 §3.8.3 example: "a/b" QoS 1, "c/d" QoS 2, packet id 10.
@@ -400,12 +456,25 @@ fn subscribe_v311_spec_example() {
         packet_id: 10,
         properties: props(),
         filters: vec![
-            ("a/b".into(), SubscriptionOptions { qos: QoS::AtLeastOnce, ..Default::default() }),
-            ("c/d".into(), SubscriptionOptions { qos: QoS::ExactlyOnce, ..Default::default() }),
+            (
+                "a/b".into(),
+                SubscriptionOptions {
+                    qos: QoS::AtLeastOnce,
+                    ..Default::default()
+                },
+            ),
+            (
+                "c/d".into(),
+                SubscriptionOptions {
+                    qos: QoS::ExactlyOnce,
+                    ..Default::default()
+                },
+            ),
         ],
     };
     let wire = [
-        0x82, 0x0E, 0x00, 0x0A, 0x00, 0x03, b'a', b'/', b'b', 0x01, 0x00, 0x03, b'c', b'/', b'd', 0x02,
+        0x82, 0x0E, 0x00, 0x0A, 0x00, 0x03, b'a', b'/', b'b', 0x01, 0x00, 0x03, b'c', b'/', b'd',
+        0x02,
     ];
     both(&wire, Packet::Subscribe(s), V3);
 }
@@ -427,43 +496,99 @@ fn subscribe_v5_options_byte() {
             },
         )],
     };
-    both(&[0x82, 0x09, 0x00, 0x0A, 0x00, 0x00, 0x03, b'a', b'/', b'b', 0x2D], Packet::Subscribe(s), V5);
+    both(
+        &[
+            0x82, 0x09, 0x00, 0x0A, 0x00, 0x00, 0x03, b'a', b'/', b'b', 0x2D,
+        ],
+        Packet::Subscribe(s),
+        V5,
+    );
     let s = Subscribe {
         packet_id: 1,
         properties: props(),
         filters: vec![(
             "#".into(),
-            SubscriptionOptions { retain_handling: RetainHandling::OnNewSubscribe, ..Default::default() },
+            SubscriptionOptions {
+                retain_handling: RetainHandling::OnNewSubscribe,
+                ..Default::default()
+            },
         )],
     };
-    both(&[0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, b'#', 0x10], Packet::Subscribe(s), V5);
+    both(
+        &[0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, b'#', 0x10],
+        Packet::Subscribe(s),
+        V5,
+    );
 }
 
 #[test]
 fn suback() {
     use ReasonCode::*;
-    let s = SubAck { packet_id: 10, properties: props(), reasons: vec![Success, GrantedQos2, UnspecifiedError] };
-    both(&[0x90, 0x05, 0x00, 0x0A, 0x00, 0x02, 0x80], Packet::SubAck(s.clone()), V3);
-    both(&[0x90, 0x06, 0x00, 0x0A, 0x00, 0x00, 0x02, 0x80], Packet::SubAck(s), V5);
+    let s = SubAck {
+        packet_id: 10,
+        properties: props(),
+        reasons: vec![Success, GrantedQos2, UnspecifiedError],
+    };
+    both(
+        &[0x90, 0x05, 0x00, 0x0A, 0x00, 0x02, 0x80],
+        Packet::SubAck(s.clone()),
+        V3,
+    );
+    both(
+        &[0x90, 0x06, 0x00, 0x0A, 0x00, 0x00, 0x02, 0x80],
+        Packet::SubAck(s),
+        V5,
+    );
     // 5.0-only failure reasons go out as 0x80 in 3.1.1.
-    let s = SubAck { packet_id: 10, properties: props(), reasons: vec![NotAuthorized] };
-    assert_eq!(enc(&Packet::SubAck(s.clone()), V3), [0x90, 0x03, 0x00, 0x0A, 0x80]);
+    let s = SubAck {
+        packet_id: 10,
+        properties: props(),
+        reasons: vec![NotAuthorized],
+    };
+    assert_eq!(
+        enc(&Packet::SubAck(s.clone()), V3),
+        [0x90, 0x03, 0x00, 0x0A, 0x80]
+    );
     both(&[0x90, 0x04, 0x00, 0x0A, 0x00, 0x87], Packet::SubAck(s), V5);
 }
 
 #[test]
 fn unsubscribe_and_unsuback() {
-    let u = Unsubscribe { packet_id: 10, properties: props(), filters: vec!["a/b".into(), "c".into()] };
-    both(&[0xA2, 0x0A, 0x00, 0x0A, 0x00, 0x03, b'a', b'/', b'b', 0x00, 0x01, b'c'], Packet::Unsubscribe(u.clone()), V3);
-    both(&[0xA2, 0x0B, 0x00, 0x0A, 0x00, 0x00, 0x03, b'a', b'/', b'b', 0x00, 0x01, b'c'], Packet::Unsubscribe(u), V5);
-    let ua = SubAck { packet_id: 10, properties: props(), reasons: vec![] };
+    let u = Unsubscribe {
+        packet_id: 10,
+        properties: props(),
+        filters: vec!["a/b".into(), "c".into()],
+    };
+    both(
+        &[
+            0xA2, 0x0A, 0x00, 0x0A, 0x00, 0x03, b'a', b'/', b'b', 0x00, 0x01, b'c',
+        ],
+        Packet::Unsubscribe(u.clone()),
+        V3,
+    );
+    both(
+        &[
+            0xA2, 0x0B, 0x00, 0x0A, 0x00, 0x00, 0x03, b'a', b'/', b'b', 0x00, 0x01, b'c',
+        ],
+        Packet::Unsubscribe(u),
+        V5,
+    );
+    let ua = SubAck {
+        packet_id: 10,
+        properties: props(),
+        reasons: vec![],
+    };
     both(&[0xB0, 0x02, 0x00, 0x0A], Packet::UnsubAck(ua), V3);
     let ua = SubAck {
         packet_id: 10,
         properties: props(),
         reasons: vec![ReasonCode::Success, ReasonCode::NoSubscriptionExisted],
     };
-    both(&[0xB0, 0x05, 0x00, 0x0A, 0x00, 0x00, 0x11], Packet::UnsubAck(ua.clone()), V5);
+    both(
+        &[0xB0, 0x05, 0x00, 0x0A, 0x00, 0x00, 0x11],
+        Packet::UnsubAck(ua.clone()),
+        V5,
+    );
     // 3.1.1 UNSUBACK has no reason codes: they are left out.
     assert_eq!(enc(&Packet::UnsubAck(ua), V3), [0xB0, 0x02, 0x00, 0x0A]);
 }
@@ -480,20 +605,43 @@ fn ack_short_forms() {
     both(&[0x62, 0x02, 0x00, 0x0A], Packet::PubRel(a.clone()), V5);
     both(&[0x70, 0x02, 0x00, 0x0A], Packet::PubComp(a.clone()), V5);
     // Longer forms of the same Success decode to the same value.
-    assert_eq!(dec(&[0x40, 0x03, 0x00, 0x0A, 0x00], V5), Ok(Packet::PubAck(a.clone())));
-    assert_eq!(dec(&[0x40, 0x04, 0x00, 0x0A, 0x00, 0x00], V5), Ok(Packet::PubAck(a)));
+    assert_eq!(
+        dec(&[0x40, 0x03, 0x00, 0x0A, 0x00], V5),
+        Ok(Packet::PubAck(a.clone()))
+    );
+    assert_eq!(
+        dec(&[0x40, 0x04, 0x00, 0x0A, 0x00, 0x00], V5),
+        Ok(Packet::PubAck(a))
+    );
     // A reason without properties: remaining length 3.
-    let nms = Ack { packet_id: 10, reason: ReasonCode::NoMatchingSubscribers, properties: props() };
+    let nms = Ack {
+        packet_id: 10,
+        reason: ReasonCode::NoMatchingSubscribers,
+        properties: props(),
+    };
     both(&[0x40, 0x03, 0x00, 0x0A, 0x10], Packet::PubAck(nms), V5);
-    let nf = Ack { packet_id: 10, reason: ReasonCode::PacketIdentifierNotFound, properties: props() };
+    let nf = Ack {
+        packet_id: 10,
+        reason: ReasonCode::PacketIdentifierNotFound,
+        properties: props(),
+    };
     both(&[0x62, 0x03, 0x00, 0x0A, 0x92], Packet::PubRel(nf), V5);
     // Success with a Reason String.
     let rs = Ack {
         packet_id: 10,
         reason: ReasonCode::Success,
-        properties: Properties { reason_string: Some("ok".into()), ..props() },
+        properties: Properties {
+            reason_string: Some("ok".into()),
+            ..props()
+        },
     };
-    both(&[0x70, 0x09, 0x00, 0x0A, 0x00, 0x05, 0x1F, 0x00, 0x02, b'o', b'k'], Packet::PubComp(rs), V5);
+    both(
+        &[
+            0x70, 0x09, 0x00, 0x0A, 0x00, 0x05, 0x1F, 0x00, 0x02, b'o', b'k',
+        ],
+        Packet::PubComp(rs),
+        V5,
+    );
 }
 
 /// DISCONNECT: MQTT 5 normal disconnection has remaining length 0 (§3.14.2.1).
@@ -502,14 +650,31 @@ fn disconnect() {
     let d = Disconnect::new(ReasonCode::Success);
     both(&[0xE0, 0x00], Packet::Disconnect(d.clone()), V3);
     both(&[0xE0, 0x00], Packet::Disconnect(d.clone()), V5);
-    assert_eq!(dec(&[0xE0, 0x01, 0x00], V5), Ok(Packet::Disconnect(d.clone())));
-    assert_eq!(dec(&[0xE0, 0x02, 0x00, 0x00], V5), Ok(Packet::Disconnect(d)));
-    both(&[0xE0, 0x01, 0x04], Packet::Disconnect(Disconnect::new(ReasonCode::DisconnectWithWill)), V5);
+    assert_eq!(
+        dec(&[0xE0, 0x01, 0x00], V5),
+        Ok(Packet::Disconnect(d.clone()))
+    );
+    assert_eq!(
+        dec(&[0xE0, 0x02, 0x00, 0x00], V5),
+        Ok(Packet::Disconnect(d))
+    );
+    both(
+        &[0xE0, 0x01, 0x04],
+        Packet::Disconnect(Disconnect::new(ReasonCode::DisconnectWithWill)),
+        V5,
+    );
     let d = Disconnect {
         reason: ReasonCode::Success,
-        properties: Properties { session_expiry_interval: Some(60), ..props() },
+        properties: Properties {
+            session_expiry_interval: Some(60),
+            ..props()
+        },
     };
-    both(&[0xE0, 0x07, 0x00, 0x05, 0x11, 0x00, 0x00, 0x00, 0x3C], Packet::Disconnect(d), V5);
+    both(
+        &[0xE0, 0x07, 0x00, 0x05, 0x11, 0x00, 0x00, 0x00, 0x3C],
+        Packet::Disconnect(d),
+        V5,
+    );
 }
 
 #[test]
@@ -518,14 +683,27 @@ fn ping_and_auth() {
     both(&[0xD0, 0x00], Packet::PingResp, V3);
     both(&[0xC0, 0x00], Packet::PingReq, V5);
     both(&[0xD0, 0x00], Packet::PingResp, V5);
-    let a = Auth { reason: ReasonCode::Success, properties: props() };
+    let a = Auth {
+        reason: ReasonCode::Success,
+        properties: props(),
+    };
     both(&[0xF0, 0x00], Packet::Auth(a), V5);
     let a = Auth {
         reason: ReasonCode::ContinueAuthentication,
-        properties: Properties { authentication_method: Some("m".into()), ..props() },
+        properties: Properties {
+            authentication_method: Some("m".into()),
+            ..props()
+        },
     };
-    both(&[0xF0, 0x06, 0x18, 0x04, 0x15, 0x00, 0x01, b'm'], Packet::Auth(a), V5);
-    let a = Auth { reason: ReasonCode::ReAuthenticate, properties: props() };
+    both(
+        &[0xF0, 0x06, 0x18, 0x04, 0x15, 0x00, 0x01, b'm'],
+        Packet::Auth(a),
+        V5,
+    );
+    let a = Auth {
+        reason: ReasonCode::ReAuthenticate,
+        properties: props(),
+    };
     both(&[0xF0, 0x02, 0x19, 0x00], Packet::Auth(a), V5);
 }
 
@@ -548,15 +726,28 @@ fn partial_input_is_not_an_error() {
 #[test]
 fn fixed_header_flags() {
     // SUBSCRIBE, UNSUBSCRIBE and PUBREL must have flags 0b0010 (§2.2.2).
-    malformed(&[0x80, 0x08, 0x00, 0x0A, 0x00, 0x03, b'a', b'/', b'b', 0x01], V3);
-    malformed(&[0x80, 0x09, 0x00, 0x0A, 0x00, 0x00, 0x03, b'a', b'/', b'b', 0x01], V5);
+    malformed(
+        &[0x80, 0x08, 0x00, 0x0A, 0x00, 0x03, b'a', b'/', b'b', 0x01],
+        V3,
+    );
+    malformed(
+        &[
+            0x80, 0x09, 0x00, 0x0A, 0x00, 0x00, 0x03, b'a', b'/', b'b', 0x01,
+        ],
+        V5,
+    );
     malformed(&[0xA0, 0x05, 0x00, 0x0A, 0x00, 0x01, b'a'], V3);
     malformed(&[0x60, 0x02, 0x00, 0x0A], V3);
     // Everything else must have flags 0.
     malformed(&[0x42, 0x02, 0x00, 0x0A], V3);
     malformed(&[0xC1, 0x00], V3);
     malformed(&[0xE8, 0x00], V5);
-    malformed(&[0x11, 0x0C, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00], V3);
+    malformed(
+        &[
+            0x11, 0x0C, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00,
+        ],
+        V3,
+    );
     // Packet type 0 is reserved.
     malformed(&[0x00, 0x00], V3);
 }
@@ -589,10 +780,27 @@ fn invalid_strings() {
     // Overlong encoding of '/'.
     malformed(&[0x30, 0x04, 0x00, 0x02, 0xC0, 0xAF], V3);
     // In a client identifier.
-    malformed(&[0x10, 0x0D, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x01, 0xFF], V3);
-    malformed(&[0x10, 0x0D, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x01, 0x00], V3);
+    malformed(
+        &[
+            0x10, 0x0D, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x01,
+            0xFF,
+        ],
+        V3,
+    );
+    malformed(
+        &[
+            0x10, 0x0D, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x01,
+            0x00,
+        ],
+        V3,
+    );
     // In a user property key (PUBACK v5).
-    malformed(&[0x40, 0x0B, 0x00, 0x01, 0x00, 0x07, 0x26, 0x00, 0x01, 0x00, 0x00, 0x01, b'v'], V5);
+    malformed(
+        &[
+            0x40, 0x0B, 0x00, 0x01, 0x00, 0x07, 0x26, 0x00, 0x01, 0x00, 0x00, 0x01, b'v',
+        ],
+        V5,
+    );
     // In a topic filter.
     malformed(&[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, 0xFE, 0x00], V3);
     // A string longer than the packet.
@@ -605,60 +813,115 @@ fn variable_byte_integer_too_long() {
     malformed(&[0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F], V3);
     malformed(&[0xC0, 0x80, 0x80, 0x80, 0x80, 0x00], V3);
     // Property length of 5 bytes.
-    malformed(&[0x30, 0x08, 0x00, 0x01, b'a', 0x80, 0x80, 0x80, 0x80, 0x00], V5);
+    malformed(
+        &[0x30, 0x08, 0x00, 0x01, b'a', 0x80, 0x80, 0x80, 0x80, 0x00],
+        V5,
+    );
     // Subscription Identifier of 5 bytes.
-    malformed(&[0x82, 0x0D, 0x00, 0x01, 0x06, 0x0B, 0x80, 0x80, 0x80, 0x80, 0x01, 0x00, 0x01, b'a', 0x00], V5);
+    malformed(
+        &[
+            0x82, 0x0D, 0x00, 0x01, 0x06, 0x0B, 0x80, 0x80, 0x80, 0x80, 0x01, 0x00, 0x01, b'a',
+            0x00,
+        ],
+        V5,
+    );
 }
 
 #[test]
 fn properties() {
     // Payload Format Indicator twice.
-    protocol_error(&[0x30, 0x08, 0x00, 0x01, b'a', 0x04, 0x01, 0x00, 0x01, 0x01], V5);
+    protocol_error(
+        &[0x30, 0x08, 0x00, 0x01, b'a', 0x04, 0x01, 0x00, 0x01, 0x01],
+        V5,
+    );
     // Topic Alias twice.
-    protocol_error(&[0x30, 0x0A, 0x00, 0x01, b'a', 0x06, 0x23, 0x00, 0x01, 0x23, 0x00, 0x02], V5);
+    protocol_error(
+        &[
+            0x30, 0x0A, 0x00, 0x01, b'a', 0x06, 0x23, 0x00, 0x01, 0x23, 0x00, 0x02,
+        ],
+        V5,
+    );
     // Subscription Identifier twice in SUBSCRIBE (allowed several times in PUBLISH).
-    protocol_error(&[0x82, 0x0B, 0x00, 0x01, 0x04, 0x0B, 0x01, 0x0B, 0x02, 0x00, 0x01, b'a', 0x00], V5);
+    protocol_error(
+        &[
+            0x82, 0x0B, 0x00, 0x01, 0x04, 0x0B, 0x01, 0x0B, 0x02, 0x00, 0x01, b'a', 0x00,
+        ],
+        V5,
+    );
     // Session Expiry Interval in PUBLISH: wrong packet.
-    protocol_error(&[0x30, 0x09, 0x00, 0x01, b'a', 0x05, 0x11, 0x00, 0x00, 0x00, 0x01], V5);
+    protocol_error(
+        &[
+            0x30, 0x09, 0x00, 0x01, b'a', 0x05, 0x11, 0x00, 0x00, 0x00, 0x01,
+        ],
+        V5,
+    );
     // Topic Alias in CONNECT: wrong packet.
     protocol_error(
-        &[0x10, 0x10, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, 0x03, 0x23, 0x00, 0x01, 0x00, 0x00],
+        &[
+            0x10, 0x10, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, 0x03, 0x23,
+            0x00, 0x01, 0x00, 0x00,
+        ],
         V5,
     );
     // Will Delay Interval in CONNECT's own properties: wrong place.
     protocol_error(
-        &[0x10, 0x12, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, 0x05, 0x18, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00],
+        &[
+            0x10, 0x12, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, 0x05, 0x18,
+            0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+        ],
         V5,
     );
     // Reason String in PUBLISH: wrong packet.
-    protocol_error(&[0x30, 0x08, 0x00, 0x01, b'a', 0x04, 0x1F, 0x00, 0x01, b'x'], V5);
+    protocol_error(
+        &[0x30, 0x08, 0x00, 0x01, b'a', 0x04, 0x1F, 0x00, 0x01, b'x'],
+        V5,
+    );
     // Unknown property identifiers: 0x04, 0x2B, 0x7F.
     for id in [0x04, 0x2B, 0x7F] {
         malformed(&[0x30, 0x06, 0x00, 0x01, b'a', 0x02, id, 0x00], V5);
     }
     // Receive Maximum 0 in CONNECT.
     protocol_error(
-        &[0x10, 0x10, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, 0x03, 0x21, 0x00, 0x00, 0x00, 0x00],
+        &[
+            0x10, 0x10, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, 0x03, 0x21,
+            0x00, 0x00, 0x00, 0x00,
+        ],
         V5,
     );
     // Maximum Packet Size 0 in CONNECT.
     protocol_error(
-        &[0x10, 0x12, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, 0x05, 0x27, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00],
+        &[
+            0x10, 0x12, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, 0x05, 0x27,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ],
         V5,
     );
     // Topic Alias 0 in PUBLISH.
     protocol_error(&[0x30, 0x07, 0x00, 0x01, b'a', 0x03, 0x23, 0x00, 0x00], V5);
     // Subscription Identifier 0 in SUBSCRIBE and in PUBLISH.
-    protocol_error(&[0x82, 0x09, 0x00, 0x01, 0x02, 0x0B, 0x00, 0x00, 0x01, b'a', 0x00], V5);
+    protocol_error(
+        &[
+            0x82, 0x09, 0x00, 0x01, 0x02, 0x0B, 0x00, 0x00, 0x01, b'a', 0x00,
+        ],
+        V5,
+    );
     protocol_error(&[0x30, 0x06, 0x00, 0x01, b'a', 0x02, 0x0B, 0x00], V5);
     // Payload Format Indicator 2.
     protocol_error(&[0x30, 0x06, 0x00, 0x01, b'a', 0x02, 0x01, 0x02], V5);
     // Response Topic with a wildcard.
-    protocol_error(&[0x30, 0x09, 0x00, 0x01, b'a', 0x05, 0x08, 0x00, 0x02, b'a', b'#'], V5);
+    protocol_error(
+        &[
+            0x30, 0x09, 0x00, 0x01, b'a', 0x05, 0x08, 0x00, 0x02, b'a', b'#',
+        ],
+        V5,
+    );
     // Property length longer than the packet.
     malformed(&[0x30, 0x06, 0x00, 0x01, b'a', 0x05, 0x01, 0x00], V5);
     // Property value cut short by the property length.
-    malformed(&[0x30, 0x08, 0x00, 0x01, b'a', 0x02, 0x23, 0x00, 0x01, 0x00], V5);
+    malformed(
+        &[0x30, 0x08, 0x00, 0x01, b'a', 0x02, 0x23, 0x00, 0x01, 0x00],
+        V5,
+    );
 }
 
 #[test]
@@ -680,7 +943,9 @@ fn subscribe_rules() {
 }
 
 fn connect_with_flags(flags: u8, level: u8) -> Vec<u8> {
-    vec![0x10, 0x0C, 0x00, 0x04, b'M', b'Q', b'T', b'T', level, flags, 0x00, 0x3C, 0x00, 0x00]
+    vec![
+        0x10, 0x0C, 0x00, 0x04, b'M', b'Q', b'T', b'T', level, flags, 0x00, 0x3C, 0x00, 0x00,
+    ]
 }
 
 #[test]
@@ -705,14 +970,20 @@ fn connect_rules() {
 
 #[test]
 fn unsupported_protocol() {
-    let err = |name: &str, level| DecodeError::UnsupportedProtocolVersion { name: name.into(), level };
+    let err = |name: &str, level| DecodeError::UnsupportedProtocolVersion {
+        name: name.into(),
+        level,
+    };
     assert_eq!(dec(&connect_with_flags(0x02, 6), V3), Err(err("MQTT", 6)));
     assert_eq!(dec(&connect_with_flags(0x02, 3), V5), Err(err("MQTT", 3)));
     let mut wire = connect_with_flags(0x02, 4);
     wire[7] = b'X';
     assert_eq!(dec(&wire, V3), Err(err("MQTX", 4)));
     assert_eq!(decode_connect_version(&wire), None);
-    assert_eq!(err("MQTT", 6).reason_code(), ReasonCode::UnsupportedProtocolVersion);
+    assert_eq!(
+        err("MQTT", 6).reason_code(),
+        ReasonCode::UnsupportedProtocolVersion
+    );
 }
 
 #[test]
@@ -723,7 +994,13 @@ fn trailing_bytes() {
     malformed(&[0xB0, 0x03, 0x00, 0x01, 0x00], V3);
     malformed(&[0x20, 0x03, 0x00, 0x00, 0x00], V3);
     malformed(&[0xE0, 0x01, 0x00], V3);
-    malformed(&[0x10, 0x0D, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00, 0x00], V3);
+    malformed(
+        &[
+            0x10, 0x0D, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00,
+            0x00,
+        ],
+        V3,
+    );
     malformed(&[0xF0, 0x03, 0x00, 0x00, 0x00], V5);
 }
 
@@ -776,9 +1053,18 @@ fn auth_is_not_mqtt_311() {
 
 #[test]
 fn error_reason_codes() {
-    assert_eq!(DecodeError::Malformed("x").reason_code(), ReasonCode::MalformedPacket);
-    assert_eq!(DecodeError::Protocol("x").reason_code(), ReasonCode::ProtocolError);
-    assert_eq!(DecodeError::TopicNameInvalid("x").reason_code(), ReasonCode::TopicNameInvalid);
+    assert_eq!(
+        DecodeError::Malformed("x").reason_code(),
+        ReasonCode::MalformedPacket
+    );
+    assert_eq!(
+        DecodeError::Protocol("x").reason_code(),
+        ReasonCode::ProtocolError
+    );
+    assert_eq!(
+        DecodeError::TopicNameInvalid("x").reason_code(),
+        ReasonCode::TopicNameInvalid
+    );
     assert_eq!(
         DecodeError::PacketTooLarge { size: 2, max: 1 }.reason_code(),
         ReasonCode::PacketTooLarge
@@ -791,5 +1077,9 @@ fn error_reason_codes() {
 fn huge_announced_packet_does_not_preallocate() {
     let mut buf = BytesMut::from(&[0x30, 0xFF, 0xFF, 0xFF, 0x7F][..]);
     assert_eq!(decode(&mut buf, V5, usize::MAX), Ok(None));
-    assert!(buf.capacity() < 1 << 20, "reserved {} bytes", buf.capacity());
+    assert!(
+        buf.capacity() < 1 << 20,
+        "reserved {} bytes",
+        buf.capacity()
+    );
 }

@@ -98,7 +98,11 @@ pub async fn bind_all(config: &Config, tls: &TlsConfigs) -> Result<Vec<Bound>> {
 const LISTEN_BACKLOG: u32 = 8192;
 
 fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)

@@ -5,8 +5,11 @@
 use bytes::BytesMut;
 use kumo_mqtt::{decode, decode_connect_version, encode, encoded_len, Packet, ProtocolVersion};
 
-const VERSIONS: [ProtocolVersion; 3] =
-    [ProtocolVersion::V31, ProtocolVersion::V311, ProtocolVersion::V5];
+const VERSIONS: [ProtocolVersion; 3] = [
+    ProtocolVersion::V31,
+    ProtocolVersion::V311,
+    ProtocolVersion::V5,
+];
 
 /// Decode `data` as a stream of packets for every protocol version: it must
 /// never panic, and every packet decoded must re-encode to bytes that
@@ -37,12 +40,23 @@ pub fn check(data: &[u8]) {
 fn roundtrip(p: &Packet, v: ProtocolVersion) {
     let mut out = BytesMut::new();
     encode(p, v, &mut out);
-    assert_eq!(out.len(), encoded_len(p, v), "encoded_len disagrees with encode for {p:?}");
+    assert_eq!(
+        out.len(),
+        encoded_len(p, v),
+        "encoded_len disagrees with encode for {p:?}"
+    );
     let bytes = out.clone();
     let q = match decode(&mut out, v, usize::MAX) {
         Ok(Some(q)) => q,
-        other => panic!("re-encoded {p:?} as {:02x?} ({v:?}) but decoding gave {other:?}", &bytes[..]),
+        other => panic!(
+            "re-encoded {p:?} as {:02x?} ({v:?}) but decoding gave {other:?}",
+            &bytes[..]
+        ),
     };
-    assert!(out.is_empty(), "re-encoded packet left {} trailing bytes", out.len());
+    assert!(
+        out.is_empty(),
+        "re-encoded packet left {} trailing bytes",
+        out.len()
+    );
     assert_eq!(&q, p, "re-encoded as {:02x?} ({v:?})", &bytes[..]);
 }

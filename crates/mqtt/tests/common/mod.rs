@@ -22,7 +22,10 @@ use ReasonCode as R;
 pub const CASES: u32 = 384;
 
 pub fn config() -> ProptestConfig {
-    ProptestConfig { cases: CASES, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases: CASES,
+        ..ProptestConfig::default()
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -30,50 +33,114 @@ pub fn config() -> ProptestConfig {
 
 /// MQTT 5 §3.2.2.2.
 pub const CONNACK_REASONS: &[ReasonCode] = &[
-    R::Success, R::UnspecifiedError, R::MalformedPacket, R::ProtocolError,
-    R::ImplementationSpecificError, R::UnsupportedProtocolVersion, R::ClientIdentifierNotValid,
-    R::BadUserNameOrPassword, R::NotAuthorized, R::ServerUnavailable, R::ServerBusy, R::Banned,
-    R::BadAuthenticationMethod, R::TopicNameInvalid, R::PacketTooLarge, R::QuotaExceeded,
-    R::PayloadFormatInvalid, R::RetainNotSupported, R::QosNotSupported, R::UseAnotherServer,
-    R::ServerMoved, R::ConnectionRateExceeded,
+    R::Success,
+    R::UnspecifiedError,
+    R::MalformedPacket,
+    R::ProtocolError,
+    R::ImplementationSpecificError,
+    R::UnsupportedProtocolVersion,
+    R::ClientIdentifierNotValid,
+    R::BadUserNameOrPassword,
+    R::NotAuthorized,
+    R::ServerUnavailable,
+    R::ServerBusy,
+    R::Banned,
+    R::BadAuthenticationMethod,
+    R::TopicNameInvalid,
+    R::PacketTooLarge,
+    R::QuotaExceeded,
+    R::PayloadFormatInvalid,
+    R::RetainNotSupported,
+    R::QosNotSupported,
+    R::UseAnotherServer,
+    R::ServerMoved,
+    R::ConnectionRateExceeded,
 ];
 /// MQTT 3.1.1 §3.2.2.3 return codes 0..=5, as the reasons they decode to.
 pub const CONNACK_V3_REASONS: &[ReasonCode] = &[
-    R::Success, R::UnsupportedProtocolVersion, R::ClientIdentifierNotValid, R::ServerUnavailable,
-    R::BadUserNameOrPassword, R::NotAuthorized,
+    R::Success,
+    R::UnsupportedProtocolVersion,
+    R::ClientIdentifierNotValid,
+    R::ServerUnavailable,
+    R::BadUserNameOrPassword,
+    R::NotAuthorized,
 ];
 /// MQTT 5 §3.4.2.1 (PUBACK) and §3.5.2.1 (PUBREC).
 pub const PUBACK_REASONS: &[ReasonCode] = &[
-    R::Success, R::NoMatchingSubscribers, R::UnspecifiedError, R::ImplementationSpecificError,
-    R::NotAuthorized, R::TopicNameInvalid, R::PacketIdentifierInUse, R::QuotaExceeded,
+    R::Success,
+    R::NoMatchingSubscribers,
+    R::UnspecifiedError,
+    R::ImplementationSpecificError,
+    R::NotAuthorized,
+    R::TopicNameInvalid,
+    R::PacketIdentifierInUse,
+    R::QuotaExceeded,
     R::PayloadFormatInvalid,
 ];
 /// MQTT 5 §3.6.2.1 (PUBREL) and §3.7.2.1 (PUBCOMP).
 pub const PUBREL_REASONS: &[ReasonCode] = &[R::Success, R::PacketIdentifierNotFound];
 /// MQTT 5 §3.9.3.
 pub const SUBACK_REASONS: &[ReasonCode] = &[
-    R::Success, R::GrantedQos1, R::GrantedQos2, R::UnspecifiedError,
-    R::ImplementationSpecificError, R::NotAuthorized, R::TopicFilterInvalid,
-    R::PacketIdentifierInUse, R::QuotaExceeded, R::SharedSubscriptionsNotSupported,
-    R::SubscriptionIdentifiersNotSupported, R::WildcardSubscriptionsNotSupported,
+    R::Success,
+    R::GrantedQos1,
+    R::GrantedQos2,
+    R::UnspecifiedError,
+    R::ImplementationSpecificError,
+    R::NotAuthorized,
+    R::TopicFilterInvalid,
+    R::PacketIdentifierInUse,
+    R::QuotaExceeded,
+    R::SharedSubscriptionsNotSupported,
+    R::SubscriptionIdentifiersNotSupported,
+    R::WildcardSubscriptionsNotSupported,
 ];
 /// MQTT 3.1.1 §3.9.3: granted QoS 0/1/2 or 0x80 Failure.
-pub const SUBACK_V3_REASONS: &[ReasonCode] =
-    &[R::Success, R::GrantedQos1, R::GrantedQos2, R::UnspecifiedError];
+pub const SUBACK_V3_REASONS: &[ReasonCode] = &[
+    R::Success,
+    R::GrantedQos1,
+    R::GrantedQos2,
+    R::UnspecifiedError,
+];
 /// MQTT 5 §3.11.3.
 pub const UNSUBACK_REASONS: &[ReasonCode] = &[
-    R::Success, R::NoSubscriptionExisted, R::UnspecifiedError, R::ImplementationSpecificError,
-    R::NotAuthorized, R::TopicFilterInvalid, R::PacketIdentifierInUse,
+    R::Success,
+    R::NoSubscriptionExisted,
+    R::UnspecifiedError,
+    R::ImplementationSpecificError,
+    R::NotAuthorized,
+    R::TopicFilterInvalid,
+    R::PacketIdentifierInUse,
 ];
 /// MQTT 5 §3.14.2.1.
 pub const DISCONNECT_REASONS: &[ReasonCode] = &[
-    R::Success, R::DisconnectWithWill, R::UnspecifiedError, R::MalformedPacket, R::ProtocolError,
-    R::ImplementationSpecificError, R::NotAuthorized, R::ServerBusy, R::ServerShuttingDown,
-    R::KeepAliveTimeout, R::SessionTakenOver, R::TopicFilterInvalid, R::TopicNameInvalid,
-    R::ReceiveMaximumExceeded, R::TopicAliasInvalid, R::PacketTooLarge, R::MessageRateTooHigh,
-    R::QuotaExceeded, R::AdministrativeAction, R::PayloadFormatInvalid, R::RetainNotSupported,
-    R::QosNotSupported, R::UseAnotherServer, R::ServerMoved, R::SharedSubscriptionsNotSupported,
-    R::ConnectionRateExceeded, R::MaximumConnectTime, R::SubscriptionIdentifiersNotSupported,
+    R::Success,
+    R::DisconnectWithWill,
+    R::UnspecifiedError,
+    R::MalformedPacket,
+    R::ProtocolError,
+    R::ImplementationSpecificError,
+    R::NotAuthorized,
+    R::ServerBusy,
+    R::ServerShuttingDown,
+    R::KeepAliveTimeout,
+    R::SessionTakenOver,
+    R::TopicFilterInvalid,
+    R::TopicNameInvalid,
+    R::ReceiveMaximumExceeded,
+    R::TopicAliasInvalid,
+    R::PacketTooLarge,
+    R::MessageRateTooHigh,
+    R::QuotaExceeded,
+    R::AdministrativeAction,
+    R::PayloadFormatInvalid,
+    R::RetainNotSupported,
+    R::QosNotSupported,
+    R::UseAnotherServer,
+    R::ServerMoved,
+    R::SharedSubscriptionsNotSupported,
+    R::ConnectionRateExceeded,
+    R::MaximumConnectTime,
+    R::SubscriptionIdentifiersNotSupported,
     R::WildcardSubscriptionsNotSupported,
 ];
 /// MQTT 5 §3.15.2.1.
@@ -132,7 +199,11 @@ pub fn topic_filter() -> impl Strategy<Value = String> + Clone {
 }
 
 pub fn qos() -> impl Strategy<Value = QoS> + Clone {
-    prop_oneof![Just(QoS::AtMostOnce), Just(QoS::AtLeastOnce), Just(QoS::ExactlyOnce)]
+    prop_oneof![
+        Just(QoS::AtMostOnce),
+        Just(QoS::AtLeastOnce),
+        Just(QoS::ExactlyOnce)
+    ]
 }
 
 pub fn packet_id() -> impl Strategy<Value = u16> + Clone {
@@ -215,35 +286,41 @@ pub fn connack_props() -> BoxedStrategy<Properties> {
             opt(binary()),
         ),
     )
-        .prop_map(|((sei, rm, mq, ra, mps, aci, tam, rs, up), (wsa, sia, ssa, ska, ri, sr, am, ad))| {
-            Properties {
-                session_expiry_interval: sei,
-                receive_maximum: rm,
-                maximum_qos: mq,
-                retain_available: ra,
-                maximum_packet_size: mps,
-                assigned_client_identifier: aci,
-                topic_alias_maximum: tam,
-                reason_string: rs,
-                user_properties: up,
-                wildcard_subscription_available: wsa,
-                subscription_identifier_available: sia,
-                shared_subscription_available: ssa,
-                server_keep_alive: ska,
-                response_information: ri,
-                server_reference: sr,
-                authentication_method: am,
-                authentication_data: ad,
-                ..Properties::default()
-            }
-        })
+        .prop_map(
+            |((sei, rm, mq, ra, mps, aci, tam, rs, up), (wsa, sia, ssa, ska, ri, sr, am, ad))| {
+                Properties {
+                    session_expiry_interval: sei,
+                    receive_maximum: rm,
+                    maximum_qos: mq,
+                    retain_available: ra,
+                    maximum_packet_size: mps,
+                    assigned_client_identifier: aci,
+                    topic_alias_maximum: tam,
+                    reason_string: rs,
+                    user_properties: up,
+                    wildcard_subscription_available: wsa,
+                    subscription_identifier_available: sia,
+                    shared_subscription_available: ssa,
+                    server_keep_alive: ska,
+                    response_information: ri,
+                    server_reference: sr,
+                    authentication_method: am,
+                    authentication_data: ad,
+                    ..Properties::default()
+                }
+            },
+        )
         .boxed()
 }
 
 /// PUBLISH properties; `sub_ids` says whether Subscription Identifiers
 /// (server-to-client only) may appear.
 pub fn publish_props_with(sub_ids: bool) -> BoxedStrategy<Properties> {
-    let ids = if sub_ids { vec(sub_id(), 0..3).boxed() } else { Just(Vec::new()).boxed() };
+    let ids = if sub_ids {
+        vec(sub_id(), 0..3).boxed()
+    } else {
+        Just(Vec::new()).boxed()
+    };
     (
         flag(),
         opt(any::<u32>()),
@@ -299,7 +376,11 @@ pub fn will_props() -> BoxedStrategy<Properties> {
 /// User Properties.
 pub fn ack_props() -> BoxedStrategy<Properties> {
     (opt(string()), user_properties())
-        .prop_map(|(rs, up)| Properties { reason_string: rs, user_properties: up, ..Properties::default() })
+        .prop_map(|(rs, up)| Properties {
+            reason_string: rs,
+            user_properties: up,
+            ..Properties::default()
+        })
         .boxed()
 }
 
@@ -315,12 +396,20 @@ pub fn subscribe_props() -> BoxedStrategy<Properties> {
 
 pub fn unsubscribe_props() -> BoxedStrategy<Properties> {
     user_properties()
-        .prop_map(|up| Properties { user_properties: up, ..Properties::default() })
+        .prop_map(|up| Properties {
+            user_properties: up,
+            ..Properties::default()
+        })
         .boxed()
 }
 
 pub fn disconnect_props() -> BoxedStrategy<Properties> {
-    (opt(any::<u32>()), opt(string()), user_properties(), opt(string()))
+    (
+        opt(any::<u32>()),
+        opt(string()),
+        user_properties(),
+        opt(string()),
+    )
         .prop_map(|(sei, rs, up, sr)| Properties {
             session_expiry_interval: sei,
             reason_string: rs,
@@ -332,7 +421,12 @@ pub fn disconnect_props() -> BoxedStrategy<Properties> {
 }
 
 pub fn auth_props() -> BoxedStrategy<Properties> {
-    (opt(string()), opt(binary()), opt(string()), user_properties())
+    (
+        opt(string()),
+        opt(binary()),
+        opt(string()),
+        user_properties(),
+    )
         .prop_map(|(am, ad, rs, up)| Properties {
             authentication_method: am,
             authentication_data: ad,
@@ -345,15 +439,31 @@ pub fn auth_props() -> BoxedStrategy<Properties> {
 
 /// `props` for MQTT 5, empty for 3.1.1.
 fn props_for(v: ProtocolVersion, props: BoxedStrategy<Properties>) -> BoxedStrategy<Properties> {
-    if v.is_v5() { props } else { Just(Properties::default()).boxed() }
+    if v.is_v5() {
+        props
+    } else {
+        Just(Properties::default()).boxed()
+    }
 }
 
 // ---------------------------------------------------------------------------
 // Packets.
 
 pub fn will(v: ProtocolVersion) -> BoxedStrategy<Will> {
-    (topic_name(), binary(), qos(), any::<bool>(), props_for(v, will_props()))
-        .prop_map(|(topic, payload, qos, retain, properties)| Will { topic, payload, qos, retain, properties })
+    (
+        topic_name(),
+        binary(),
+        qos(),
+        any::<bool>(),
+        props_for(v, will_props()),
+    )
+        .prop_map(|(topic, payload, qos, retain, properties)| Will {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+        })
         .boxed()
 }
 
@@ -373,17 +483,49 @@ pub fn connect(v: ProtocolVersion) -> BoxedStrategy<Connect> {
         opt(binary()),
         props_for(v, connect_props()),
     )
-        .prop_map(move |(protocol, clean_start, keep_alive, client_id, will, username, password, properties)| {
-            // 3.1.1 §3.1.2.9: no password without a user name (allowed in 5.0).
-            let password = if v.is_v5() || username.is_some() { password } else { None };
-            Connect { protocol, clean_start, keep_alive, client_id, will, username, password, properties }
-        })
+        .prop_map(
+            move |(
+                protocol,
+                clean_start,
+                keep_alive,
+                client_id,
+                will,
+                username,
+                password,
+                properties,
+            )| {
+                // 3.1.1 §3.1.2.9: no password without a user name (allowed in 5.0).
+                let password = if v.is_v5() || username.is_some() {
+                    password
+                } else {
+                    None
+                };
+                Connect {
+                    protocol,
+                    clean_start,
+                    keep_alive,
+                    client_id,
+                    will,
+                    username,
+                    password,
+                    properties,
+                }
+            },
+        )
         .boxed()
 }
 
 pub fn connack(v: ProtocolVersion) -> BoxedStrategy<ConnAck> {
-    let reasons = if v.is_v5() { CONNACK_REASONS } else { CONNACK_V3_REASONS };
-    (any::<bool>(), reason(reasons), props_for(v, connack_props()))
+    let reasons = if v.is_v5() {
+        CONNACK_REASONS
+    } else {
+        CONNACK_V3_REASONS
+    };
+    (
+        any::<bool>(),
+        reason(reasons),
+        props_for(v, connack_props()),
+    )
         .prop_map(|(sp, reason, properties)| ConnAck {
             // Session Present must be 0 with a failing reason (§3.2.2.2).
             session_present: sp && reason == ReasonCode::Success,
@@ -393,7 +535,10 @@ pub fn connack(v: ProtocolVersion) -> BoxedStrategy<ConnAck> {
         .boxed()
 }
 
-pub fn publish_with(v: ProtocolVersion, props: BoxedStrategy<Properties>) -> BoxedStrategy<Publish> {
+pub fn publish_with(
+    v: ProtocolVersion,
+    props: BoxedStrategy<Properties>,
+) -> BoxedStrategy<Publish> {
     (
         qos(),
         any::<bool>(),
@@ -404,22 +549,24 @@ pub fn publish_with(v: ProtocolVersion, props: BoxedStrategy<Properties>) -> Box
         vec(any::<u8>(), 0..64),
         any::<bool>(),
     )
-        .prop_map(move |(qos, dup, retain, topic, pid, properties, payload, alias_only)| {
-            let mut topic = Bytes::from(topic);
-            // MQTT 5: a PUBLISH with a Topic Alias may leave the name empty.
-            if v.is_v5() && alias_only && properties.topic_alias.is_some() {
-                topic = Bytes::new();
-            }
-            Publish {
-                dup: dup && qos != QoS::AtMostOnce,
-                qos,
-                retain,
-                topic,
-                packet_id: if qos == QoS::AtMostOnce { 0 } else { pid },
-                properties,
-                payload: Bytes::from(payload),
-            }
-        })
+        .prop_map(
+            move |(qos, dup, retain, topic, pid, properties, payload, alias_only)| {
+                let mut topic = Bytes::from(topic);
+                // MQTT 5: a PUBLISH with a Topic Alias may leave the name empty.
+                if v.is_v5() && alias_only && properties.topic_alias.is_some() {
+                    topic = Bytes::new();
+                }
+                Publish {
+                    dup: dup && qos != QoS::AtMostOnce,
+                    qos,
+                    retain,
+                    topic,
+                    packet_id: if qos == QoS::AtMostOnce { 0 } else { pid },
+                    properties,
+                    payload: Bytes::from(payload),
+                }
+            },
+        )
         .boxed()
 }
 
@@ -432,14 +579,27 @@ pub fn ack(v: ProtocolVersion, reasons: &'static [ReasonCode]) -> BoxedStrategy<
     if !v.is_v5() {
         return packet_id().prop_map(Ack::new).boxed();
     }
-    (packet_id(), reason(reasons), prop_oneof![Just(Properties::default()), ack_props()])
-        .prop_map(|(packet_id, reason, properties)| Ack { packet_id, reason, properties })
+    (
+        packet_id(),
+        reason(reasons),
+        prop_oneof![Just(Properties::default()), ack_props()],
+    )
+        .prop_map(|(packet_id, reason, properties)| Ack {
+            packet_id,
+            reason,
+            properties,
+        })
         .boxed()
 }
 
 pub fn sub_options(v: ProtocolVersion) -> BoxedStrategy<SubscriptionOptions> {
     if !v.is_v5() {
-        return qos().prop_map(|qos| SubscriptionOptions { qos, ..Default::default() }).boxed();
+        return qos()
+            .prop_map(|qos| SubscriptionOptions {
+                qos,
+                ..Default::default()
+            })
+            .boxed();
     }
     let rh = prop_oneof![
         Just(RetainHandling::OnSubscribe),
@@ -447,31 +607,61 @@ pub fn sub_options(v: ProtocolVersion) -> BoxedStrategy<SubscriptionOptions> {
         Just(RetainHandling::Never)
     ];
     (qos(), any::<bool>(), any::<bool>(), rh)
-        .prop_map(|(qos, no_local, retain_as_published, retain_handling)| SubscriptionOptions {
-            qos,
-            no_local,
-            retain_as_published,
-            retain_handling,
-        })
+        .prop_map(
+            |(qos, no_local, retain_as_published, retain_handling)| SubscriptionOptions {
+                qos,
+                no_local,
+                retain_as_published,
+                retain_handling,
+            },
+        )
         .boxed()
 }
 
 pub fn subscribe(v: ProtocolVersion) -> BoxedStrategy<Subscribe> {
-    (packet_id(), props_for(v, subscribe_props()), vec((topic_filter(), sub_options(v)), 1..4))
-        .prop_map(|(packet_id, properties, filters)| Subscribe { packet_id, properties, filters })
+    (
+        packet_id(),
+        props_for(v, subscribe_props()),
+        vec((topic_filter(), sub_options(v)), 1..4),
+    )
+        .prop_map(|(packet_id, properties, filters)| Subscribe {
+            packet_id,
+            properties,
+            filters,
+        })
         .boxed()
 }
 
 pub fn suback(v: ProtocolVersion) -> BoxedStrategy<SubAck> {
-    let reasons = if v.is_v5() { SUBACK_REASONS } else { SUBACK_V3_REASONS };
-    (packet_id(), props_for(v, ack_props()), vec(reason(reasons), 1..4))
-        .prop_map(|(packet_id, properties, reasons)| SubAck { packet_id, properties, reasons })
+    let reasons = if v.is_v5() {
+        SUBACK_REASONS
+    } else {
+        SUBACK_V3_REASONS
+    };
+    (
+        packet_id(),
+        props_for(v, ack_props()),
+        vec(reason(reasons), 1..4),
+    )
+        .prop_map(|(packet_id, properties, reasons)| SubAck {
+            packet_id,
+            properties,
+            reasons,
+        })
         .boxed()
 }
 
 pub fn unsubscribe(v: ProtocolVersion) -> BoxedStrategy<Unsubscribe> {
-    (packet_id(), props_for(v, unsubscribe_props()), vec(topic_filter(), 1..4))
-        .prop_map(|(packet_id, properties, filters)| Unsubscribe { packet_id, properties, filters })
+    (
+        packet_id(),
+        props_for(v, unsubscribe_props()),
+        vec(topic_filter(), 1..4),
+    )
+        .prop_map(|(packet_id, properties, filters)| Unsubscribe {
+            packet_id,
+            properties,
+            filters,
+        })
         .boxed()
 }
 
@@ -479,11 +669,23 @@ pub fn unsuback(v: ProtocolVersion) -> BoxedStrategy<SubAck> {
     if !v.is_v5() {
         // 3.1.1 UNSUBACK is only a packet identifier.
         return packet_id()
-            .prop_map(|packet_id| SubAck { packet_id, properties: Properties::default(), reasons: vec![] })
+            .prop_map(|packet_id| SubAck {
+                packet_id,
+                properties: Properties::default(),
+                reasons: vec![],
+            })
             .boxed();
     }
-    (packet_id(), ack_props(), vec(reason(UNSUBACK_REASONS), 1..4))
-        .prop_map(|(packet_id, properties, reasons)| SubAck { packet_id, properties, reasons })
+    (
+        packet_id(),
+        ack_props(),
+        vec(reason(UNSUBACK_REASONS), 1..4),
+    )
+        .prop_map(|(packet_id, properties, reasons)| SubAck {
+            packet_id,
+            properties,
+            reasons,
+        })
         .boxed()
 }
 
@@ -491,13 +693,19 @@ pub fn disconnect(v: ProtocolVersion) -> BoxedStrategy<Disconnect> {
     if !v.is_v5() {
         return Just(Disconnect::new(ReasonCode::Success)).boxed();
     }
-    (reason(DISCONNECT_REASONS), prop_oneof![Just(Properties::default()), disconnect_props()])
+    (
+        reason(DISCONNECT_REASONS),
+        prop_oneof![Just(Properties::default()), disconnect_props()],
+    )
         .prop_map(|(reason, properties)| Disconnect { reason, properties })
         .boxed()
 }
 
 pub fn auth() -> BoxedStrategy<Auth> {
-    (reason(AUTH_REASONS), prop_oneof![Just(Properties::default()), auth_props()])
+    (
+        reason(AUTH_REASONS),
+        prop_oneof![Just(Properties::default()), auth_props()],
+    )
         .prop_map(|(reason, properties)| Auth { reason, properties })
         .boxed()
 }
@@ -505,7 +713,9 @@ pub fn auth() -> BoxedStrategy<Auth> {
 /// Any packet valid for `v`.
 pub fn packet(v: ProtocolVersion) -> BoxedStrategy<Packet> {
     let mut all: Vec<BoxedStrategy<Packet>> = vec![
-        connect(v).prop_map(|c| Packet::Connect(Box::new(c))).boxed(),
+        connect(v)
+            .prop_map(|c| Packet::Connect(Box::new(c)))
+            .boxed(),
         connack(v).prop_map(Packet::ConnAck).boxed(),
         publish(v).prop_map(Packet::Publish).boxed(),
         ack(v, PUBACK_REASONS).prop_map(Packet::PubAck).boxed(),
