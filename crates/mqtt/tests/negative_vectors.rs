@@ -1,0 +1,371 @@
+//! Negative vectors: bytes the specifications forbid, each asserting the
+//! exact `DecodeError` kind the codec reports.
+
+mod vectors_util;
+
+use bytes::BytesMut;
+use kumo_mqtt::*;
+use vectors_util::*;
+// ---------------------------------------------------------------------------
+// Negative vectors.
+
+#[test]
+fn fixed_header_flags() {
+    // SUBSCRIBE, UNSUBSCRIBE and PUBREL must have flags 0b0010 (§2.2.2).
+    malformed(
+        &[0x80, 0x08, 0x00, 0x0A, 0x00, 0x03, b'a', b'/', b'b', 0x01],
+        V3,
+    );
+    malformed(
+        &[
+            0x80, 0x09, 0x00, 0x0A, 0x00, 0x00, 0x03, b'a', b'/', b'b', 0x01,
+        ],
+        V5,
+    );
+    malformed(&[0xA0, 0x05, 0x00, 0x0A, 0x00, 0x01, b'a'], V3);
+    malformed(&[0x60, 0x02, 0x00, 0x0A], V3);
+    // Everything else must have flags 0.
+    malformed(&[0x42, 0x02, 0x00, 0x0A], V3);
+    malformed(&[0xC1, 0x00], V3);
+    malformed(&[0xE8, 0x00], V5);
+    malformed(
+        &[
+            0x11, 0x0C, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00,
+        ],
+        V3,
+    );
+    // Packet type 0 is reserved.
+    malformed(&[0x00, 0x00], V3);
+}
+
+#[test]
+fn publish_qos3_and_dup_on_qos0() {
+    malformed(&[0x36, 0x05, 0x00, 0x01, b'a', 0x00, 0x01], V3);
+    malformed(&[0x36, 0x06, 0x00, 0x01, b'a', 0x00, 0x01, 0x00], V5);
+    malformed(&[0x38, 0x03, 0x00, 0x01, b'a'], V3);
+    malformed(&[0x38, 0x04, 0x00, 0x01, b'a', 0x00], V5);
+}
+
+#[test]
+fn publish_topic_names() {
+    topic_invalid(&[0x30, 0x03, 0x00, 0x01, b'+'], V3);
+    topic_invalid(&[0x30, 0x05, 0x00, 0x03, b'a', b'/', b'#'], V3);
+    topic_invalid(&[0x30, 0x06, 0x00, 0x03, b'a', b'+', b'b', 0x00], V5);
+    // Empty topic: 3.1.1 has no aliases; 5.0 needs a Topic Alias.
+    topic_invalid(&[0x30, 0x02, 0x00, 0x00], V3);
+    protocol_error(&[0x30, 0x03, 0x00, 0x00, 0x00], V5);
+}
+
+#[test]
+fn invalid_strings() {
+    // Ill-formed UTF-8 and U+0000 in a topic (§1.5.4).
+    malformed(&[0x30, 0x04, 0x00, 0x02, 0xC3, 0x28], V3);
+    malformed(&[0x30, 0x03, 0x00, 0x01, 0x00], V3);
+    // Encoded surrogate U+D800.
+    malformed(&[0x30, 0x05, 0x00, 0x03, 0xED, 0xA0, 0x80], V3);
+    // Overlong encoding of '/'.
+    malformed(&[0x30, 0x04, 0x00, 0x02, 0xC0, 0xAF], V3);
+    // In a client identifier.
+    malformed(
+        &[
+            0x10, 0x0D, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x01,
+            0xFF,
+        ],
+        V3,
+    );
+    malformed(
+        &[
+            0x10, 0x0D, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x01,
+            0x00,
+        ],
+        V3,
+    );
+    // In a user property key (PUBACK v5).
+    malformed(
+        &[
+            0x40, 0x0B, 0x00, 0x01, 0x00, 0x07, 0x26, 0x00, 0x01, 0x00, 0x00, 0x01, b'v',
+        ],
+        V5,
+    );
+    // In a topic filter.
+    malformed(&[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, 0xFE, 0x00], V3);
+    // A string longer than the packet.
+    malformed(&[0x30, 0x03, 0x00, 0x05, b'a'], V3);
+}
+
+#[test]
+fn variable_byte_integer_too_long() {
+    // Remaining length of 5 bytes.
+    malformed(&[0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F], V3);
+    malformed(&[0xC0, 0x80, 0x80, 0x80, 0x80, 0x00], V3);
+    // Property length of 5 bytes.
+    malformed(
+        &[0x30, 0x08, 0x00, 0x01, b'a', 0x80, 0x80, 0x80, 0x80, 0x00],
+        V5,
+    );
+    // Subscription Identifier of 5 bytes.
+    malformed(
+        &[
+            0x82, 0x0D, 0x00, 0x01, 0x06, 0x0B, 0x80, 0x80, 0x80, 0x80, 0x01, 0x00, 0x01, b'a',
+            0x00,
+        ],
+        V5,
+    );
+}
+
+#[test]
+fn properties() {
+    // Payload Format Indicator twice.
+    protocol_error(
+        &[0x30, 0x08, 0x00, 0x01, b'a', 0x04, 0x01, 0x00, 0x01, 0x01],
+        V5,
+    );
+    // Topic Alias twice.
+    protocol_error(
+        &[
+            0x30, 0x0A, 0x00, 0x01, b'a', 0x06, 0x23, 0x00, 0x01, 0x23, 0x00, 0x02,
+        ],
+        V5,
+    );
+    // Subscription Identifier twice in SUBSCRIBE (allowed several times in PUBLISH).
+    protocol_error(
+        &[
+            0x82, 0x0B, 0x00, 0x01, 0x04, 0x0B, 0x01, 0x0B, 0x02, 0x00, 0x01, b'a', 0x00,
+        ],
+        V5,
+    );
+    // Session Expiry Interval in PUBLISH: wrong packet.
+    protocol_error(
+        &[
+            0x30, 0x09, 0x00, 0x01, b'a', 0x05, 0x11, 0x00, 0x00, 0x00, 0x01,
+        ],
+        V5,
+    );
+    // Topic Alias in CONNECT: wrong packet.
+    protocol_error(
+        &[
+            0x10, 0x10, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, 0x03, 0x23,
+            0x00, 0x01, 0x00, 0x00,
+        ],
+        V5,
+    );
+    // Will Delay Interval in CONNECT's own properties: wrong place.
+    protocol_error(
+        &[
+            0x10, 0x12, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, 0x05, 0x18,
+            0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+        ],
+        V5,
+    );
+    // Reason String in PUBLISH: wrong packet.
+    protocol_error(
+        &[0x30, 0x08, 0x00, 0x01, b'a', 0x04, 0x1F, 0x00, 0x01, b'x'],
+        V5,
+    );
+    // Unknown property identifiers: 0x04, 0x2B, 0x7F.
+    for id in [0x04, 0x2B, 0x7F] {
+        malformed(&[0x30, 0x06, 0x00, 0x01, b'a', 0x02, id, 0x00], V5);
+    }
+    // Receive Maximum 0 in CONNECT.
+    protocol_error(
+        &[
+            0x10, 0x10, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, 0x03, 0x21,
+            0x00, 0x00, 0x00, 0x00,
+        ],
+        V5,
+    );
+    // Maximum Packet Size 0 in CONNECT.
+    protocol_error(
+        &[
+            0x10, 0x12, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, 0x05, 0x27,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ],
+        V5,
+    );
+    // Topic Alias 0 in PUBLISH.
+    protocol_error(&[0x30, 0x07, 0x00, 0x01, b'a', 0x03, 0x23, 0x00, 0x00], V5);
+    // Subscription Identifier 0 in SUBSCRIBE and in PUBLISH.
+    protocol_error(
+        &[
+            0x82, 0x09, 0x00, 0x01, 0x02, 0x0B, 0x00, 0x00, 0x01, b'a', 0x00,
+        ],
+        V5,
+    );
+    protocol_error(&[0x30, 0x06, 0x00, 0x01, b'a', 0x02, 0x0B, 0x00], V5);
+    // Payload Format Indicator 2.
+    protocol_error(&[0x30, 0x06, 0x00, 0x01, b'a', 0x02, 0x01, 0x02], V5);
+    // Response Topic with a wildcard.
+    protocol_error(
+        &[
+            0x30, 0x09, 0x00, 0x01, b'a', 0x05, 0x08, 0x00, 0x02, b'a', b'#',
+        ],
+        V5,
+    );
+    // Property length longer than the packet.
+    malformed(&[0x30, 0x06, 0x00, 0x01, b'a', 0x05, 0x01, 0x00], V5);
+    // Property value cut short by the property length.
+    malformed(
+        &[0x30, 0x08, 0x00, 0x01, b'a', 0x02, 0x23, 0x00, 0x01, 0x00],
+        V5,
+    );
+}
+
+#[test]
+fn subscribe_rules() {
+    // Retain Handling 3.
+    protocol_error(&[0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, b'a', 0x30], V5);
+    // Reserved option bits.
+    malformed(&[0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, b'a', 0x40], V5);
+    malformed(&[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b'a', 0x04], V3);
+    // Requested QoS 3.
+    malformed(&[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b'a', 0x03], V3);
+    // No topic filters.
+    protocol_error(&[0x82, 0x02, 0x00, 0x01], V3);
+    protocol_error(&[0x82, 0x03, 0x00, 0x01, 0x00], V5);
+    protocol_error(&[0xA2, 0x02, 0x00, 0x01], V3);
+    protocol_error(&[0xA2, 0x03, 0x00, 0x01, 0x00], V5);
+    // A filter without its options byte.
+    malformed(&[0x82, 0x05, 0x00, 0x01, 0x00, 0x01, b'a'], V3);
+}
+
+fn connect_with_flags(flags: u8, level: u8) -> Vec<u8> {
+    vec![
+        0x10, 0x0C, 0x00, 0x04, b'M', b'Q', b'T', b'T', level, flags, 0x00, 0x3C, 0x00, 0x00,
+    ]
+}
+
+#[test]
+fn connect_rules() {
+    // Reserved flag (§3.1.2.3).
+    malformed(&connect_with_flags(0x03, 4), V3);
+    // Will QoS or Will Retain without the Will Flag (§3.1.2.6, §3.1.2.7).
+    malformed(&connect_with_flags(0x0A, 4), V3);
+    malformed(&connect_with_flags(0x12, 4), V3);
+    malformed(&connect_with_flags(0x22, 4), V3);
+    // Will QoS 3.
+    malformed(&connect_with_flags(0x1E, 4), V3);
+    // 3.1.1: password flag without user name flag (§3.1.2.9).
+    malformed(&connect_with_flags(0x42, 4), V3);
+    // Will topic with a wildcard: not a valid topic name.
+    let wire = [
+        0x10, 0x13, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x06, 0x00, 0x3C, 0x00, 0x00, 0x00,
+        0x03, b'a', b'/', b'#', 0x00, 0x00,
+    ];
+    topic_invalid(&wire, V3);
+}
+
+#[test]
+fn unsupported_protocol() {
+    let err = |name: &str, level| DecodeError::UnsupportedProtocolVersion {
+        name: name.into(),
+        level,
+    };
+    assert_eq!(dec(&connect_with_flags(0x02, 6), V3), Err(err("MQTT", 6)));
+    assert_eq!(dec(&connect_with_flags(0x02, 3), V5), Err(err("MQTT", 3)));
+    let mut wire = connect_with_flags(0x02, 4);
+    wire[7] = b'X';
+    assert_eq!(dec(&wire, V3), Err(err("MQTX", 4)));
+    assert_eq!(decode_connect_version(&wire), None);
+    assert_eq!(
+        err("MQTT", 6).reason_code(),
+        ReasonCode::UnsupportedProtocolVersion
+    );
+}
+
+#[test]
+fn trailing_bytes() {
+    malformed(&[0xC0, 0x01, 0x00], V3);
+    malformed(&[0xD0, 0x01, 0x00], V5);
+    malformed(&[0x40, 0x03, 0x00, 0x01, 0x00], V3);
+    malformed(&[0xB0, 0x03, 0x00, 0x01, 0x00], V3);
+    malformed(&[0x20, 0x03, 0x00, 0x00, 0x00], V3);
+    malformed(&[0xE0, 0x01, 0x00], V3);
+    malformed(
+        &[
+            0x10, 0x0D, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00,
+            0x00,
+        ],
+        V3,
+    );
+    malformed(&[0xF0, 0x03, 0x00, 0x00, 0x00], V5);
+}
+
+#[test]
+fn short_packets() {
+    malformed(&[0x40, 0x01, 0x00], V3);
+    malformed(&[0x20, 0x01, 0x00], V3);
+    malformed(&[0x20, 0x02, 0x00, 0x00], V5);
+    malformed(&[0x32, 0x04, 0x00, 0x01, b'a', 0x00], V3);
+}
+
+#[test]
+fn packet_id_zero() {
+    malformed(&[0x40, 0x02, 0x00, 0x00], V3);
+    malformed(&[0x62, 0x02, 0x00, 0x00], V5);
+    malformed(&[0x32, 0x05, 0x00, 0x01, b'a', 0x00, 0x00], V3);
+    malformed(&[0x82, 0x06, 0x00, 0x00, 0x00, 0x01, b'a', 0x00], V3);
+    malformed(&[0xA2, 0x05, 0x00, 0x00, 0x00, 0x01, b'a'], V3);
+    malformed(&[0x90, 0x03, 0x00, 0x00, 0x00], V3);
+    malformed(&[0xB0, 0x02, 0x00, 0x00], V3);
+}
+
+#[test]
+fn reason_codes_not_allowed() {
+    // 0x8F Topic Filter invalid is not a PUBACK reason.
+    malformed(&[0x40, 0x03, 0x00, 0x01, 0x8F], V5);
+    // 0x10 is not a PUBREL reason.
+    malformed(&[0x62, 0x03, 0x00, 0x01, 0x10], V5);
+    // Undefined code.
+    malformed(&[0xE0, 0x01, 0x03], V5);
+    // 0x8E Session taken over is not a CONNACK reason.
+    malformed(&[0x20, 0x03, 0x00, 0x8E, 0x00], V5);
+    // 3.1.1 CONNACK return code 6, SUBACK return code 3.
+    malformed(&[0x20, 0x02, 0x00, 0x06], V3);
+    malformed(&[0x90, 0x03, 0x00, 0x01, 0x03], V3);
+    // Session Present with a failing CONNACK.
+    protocol_error(&[0x20, 0x02, 0x01, 0x05], V3);
+    protocol_error(&[0x20, 0x03, 0x01, 0x87, 0x00], V5);
+    // Reserved CONNACK flags.
+    malformed(&[0x20, 0x02, 0x02, 0x00], V3);
+}
+
+#[test]
+fn auth_is_not_mqtt_311() {
+    malformed(&[0xF0, 0x00], V3);
+    malformed(&[0xF0, 0x00], ProtocolVersion::V31);
+    // AUTH reasons are 0x00, 0x18, 0x19 only.
+    malformed(&[0xF0, 0x02, 0x87, 0x00], V5);
+}
+
+#[test]
+fn error_reason_codes() {
+    assert_eq!(
+        DecodeError::Malformed("x").reason_code(),
+        ReasonCode::MalformedPacket
+    );
+    assert_eq!(
+        DecodeError::Protocol("x").reason_code(),
+        ReasonCode::ProtocolError
+    );
+    assert_eq!(
+        DecodeError::TopicNameInvalid("x").reason_code(),
+        ReasonCode::TopicNameInvalid
+    );
+    assert_eq!(
+        DecodeError::PacketTooLarge { size: 2, max: 1 }.reason_code(),
+        ReasonCode::PacketTooLarge
+    );
+}
+
+/// A header announcing a huge packet must not make `decode` allocate for it
+/// before the body arrives.
+#[test]
+fn huge_announced_packet_does_not_preallocate() {
+    let mut buf = BytesMut::from(&[0x30, 0xFF, 0xFF, 0xFF, 0x7F][..]);
+    assert_eq!(decode(&mut buf, V5, usize::MAX), Ok(None));
+    assert!(
+        buf.capacity() < 1 << 20,
+        "reserved {} bytes",
+        buf.capacity()
+    );
+}
