@@ -665,4 +665,3 @@ fn partial_input_is_not_an_error() {
     let mut buf = BytesMut::from(&[0x30, 0x80, 0x80][..]);
     assert_eq!(decode(&mut buf, V3, usize::MAX), Ok(None));
 }
-

@@ -60,4 +60,3 @@ pub fn topic_invalid(wire: &[u8], v: ProtocolVersion) {
 pub fn props() -> Properties {
     Properties::default()
 }
-
