@@ -669,8 +669,10 @@ def test_will_delay(srv):
                             props={"will_delay_interval": delay}))
         b.connect(clean=True)
         b.subscribe_wait([TOPICS[0]], [v5_opts(2)])
-        a.terminate()
+        # Start the clock before closing: the broker may see the close (and
+        # start its will-delay timer) before terminate() returns.
         start = time.monotonic()
+        a.terminate()
         assert wait_until(lambda: b.messages, hi + 2, 0.02), f"no will (delay {delay}, expiry {expiry})"
         took = b.messages[0].at - start
         assert lo <= took <= hi, f"will delay {delay}, expiry {expiry}: will after {took:.2f}s"

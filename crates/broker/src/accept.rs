@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use kumo_mqtt::{Connect, Properties, ProtocolVersion, QoS, ReasonCode};
+use kumo_mqtt::{Connect, Properties, QoS, ReasonCode};
 
 use crate::session::{Link, Session};
 use crate::{Compat, Inner};
@@ -140,7 +140,6 @@ impl Inner {
         client_id: &str,
         clean_start: bool,
         expiry: u32,
-        version: ProtocolVersion,
         link: Link,
     ) -> (Arc<Session>, bool) {
         loop {
@@ -184,7 +183,6 @@ impl Inner {
                 st.link = Some(link);
                 st.generation += 1;
                 st.expiry = expiry;
-                st.protocol = Some(version);
                 st.resend = true;
             }
             drop(sessions);

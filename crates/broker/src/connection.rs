@@ -92,7 +92,6 @@ where
         &accepted.client_id,
         connect.clean_start,
         accepted.expiry,
-        version,
         link,
     ))
     .await;

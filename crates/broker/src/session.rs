@@ -12,7 +12,7 @@ use foldhash::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use kumo_mqtt::{ProtocolVersion, QoS, ReasonCode, SubscriptionOptions, TopicFilter};
+use kumo_mqtt::{QoS, ReasonCode, SubscriptionOptions, TopicFilter};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use tokio::sync::Notify;
@@ -158,9 +158,6 @@ pub struct State {
     /// Increments on every attach and detach; timers compare it to know
     /// whether the session moved on while they slept.
     pub generation: u64,
-    pub protocol: Option<ProtocolVersion>,
-    /// Messages dropped because the queue was full.
-    pub dropped: u64,
     /// A publisher is waiting for this session's queue to drain
     /// ([`Session::wait_for_room`]); the writer wakes it at low water.
     pub congested: bool,
@@ -245,7 +242,7 @@ impl Session {
             }
             let full = st.queue.len() >= max_queued;
             if full && (out.qos == QoS::AtMostOnce || !connected || st.stalled) {
-                st.dropped += 1;
+                tracing::debug!(client_id = %self.client_id, "queue full: message dropped");
                 return Enqueued::Dropped;
             }
             st.queue.push_back(out);
