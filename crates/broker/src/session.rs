@@ -297,12 +297,19 @@ pub enum Enqueued {
     Dropped,
 }
 
+/// Most messages a connected subscriber's queue holds before publishers wait
+/// for it. A connected client that keeps up drains far less than this between
+/// two writes; a deeper queue only adds latency and memory (cold pages) while
+/// the subscriber is the bottleneck. The queue limit itself
+/// (`max_queued_messages`) still applies to offline sessions.
+const BACKPRESSURE_AT: usize = 1024;
+
 /// Queue length at which publishers start waiting for a connected subscriber.
 pub fn high_water(max_queued: usize) -> usize {
-    (max_queued / 2).max(1)
+    (max_queued / 2).clamp(1, BACKPRESSURE_AT)
 }
 
 /// Queue length at which waiting publishers go on.
 pub fn low_water(max_queued: usize) -> usize {
-    max_queued / 4
+    high_water(max_queued) / 2
 }
