@@ -1,0 +1,147 @@
+//! The records a backend stores and the changes it applies.
+
+use bytes::Bytes;
+
+/// A message as stored: the packet it travels as, opaque to the store (the
+/// broker stores an MQTT 5 PUBLISH and decodes it with its own codec), and
+/// when it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub packet: Bytes,
+    /// Unix milliseconds after which the message is dropped, if it expires.
+    pub expires_at: Option<u64>,
+}
+
+impl StoredMessage {
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now_ms)
+    }
+}
+
+/// One subscription of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    /// The filter exactly as the client sent it (`$share/...` included).
+    pub filter: String,
+    /// The MQTT 5 subscription options byte (QoS, No Local, RAP, handling).
+    pub options: u8,
+    /// Subscription identifier (MQTT 5), if the client gave one.
+    pub id: Option<u32>,
+}
+
+/// A will that is waiting for its delay to pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WillRecord {
+    /// Unix milliseconds at which it is published.
+    pub at: u64,
+    pub message: StoredMessage,
+}
+
+/// A session's header: everything but its subscriptions and queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub client_id: String,
+    /// Session Expiry Interval, seconds; `u32::MAX` never expires.
+    pub expiry: u32,
+    /// Unix milliseconds when its client disconnected; `None` while
+    /// connected (after a crash: connected until the restart).
+    pub disconnected_at: Option<u64>,
+}
+
+impl SessionRecord {
+    /// When the session ends, if its client stays away (Unix ms).
+    pub fn expires_at(&self, now_ms: u64) -> Option<u64> {
+        if self.expiry == u32::MAX {
+            return None;
+        }
+        let since = self.disconnected_at.unwrap_or(now_ms);
+        Some(since.saturating_add(u64::from(self.expiry) * 1000))
+    }
+}
+
+/// A message queued for (or in flight to) a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRecord {
+    /// Position in the session's queue; delivery order is ascending `seq`.
+    /// Never reused for a client ID, not even by a later session of it.
+    pub seq: u64,
+    /// Delivery QoS (1 or 2: QoS 0 messages are never stored).
+    pub qos: u8,
+    /// RETAIN flag to deliver with.
+    pub retain: bool,
+    /// Subscription identifiers to deliver with (MQTT 5).
+    pub sub_ids: Vec<u32>,
+    pub message: StoredMessage,
+}
+
+/// A retained message and its topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetainedRecord {
+    pub topic: String,
+    pub message: StoredMessage,
+}
+
+/// One change. A batch of ops is applied in order, in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Create or update a session's header (subscriptions, queue and will
+    /// are kept).
+    SessionPut(SessionRecord),
+    /// Forget a session with its subscriptions, queue and will.
+    SessionDelete {
+        client_id: String,
+    },
+    /// Add or replace a subscription (by filter).
+    Subscribe {
+        client_id: String,
+        sub: SubscriptionRecord,
+    },
+    Unsubscribe {
+        client_id: String,
+        filter: String,
+    },
+    /// Append a message to a session's queue.
+    Enqueue {
+        client_id: String,
+        record: QueuedRecord,
+    },
+    /// The message was delivered and acknowledged (or expired, or dropped).
+    Dequeue {
+        client_id: String,
+        seq: u64,
+    },
+    /// Store (replace) the session's pending will.
+    WillSet {
+        client_id: String,
+        will: WillRecord,
+    },
+    WillClear {
+        client_id: String,
+    },
+    /// Store (replace) the retained message of a topic.
+    RetainSet(RetainedRecord),
+    RetainClear {
+        topic: String,
+    },
+}
+
+/// One persisted session, as loaded at start.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LoadedSession {
+    pub subscriptions: Vec<SubscriptionRecord>,
+    /// Ascending `seq`.
+    pub queue: Vec<QueuedRecord>,
+    pub will: Option<WillRecord>,
+}
+
+/// Everything a backend holds, as loaded at start.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    /// Sessions that had not expired, ordered by client ID.
+    pub sessions: Vec<(SessionRecord, LoadedSession)>,
+    /// Wills of sessions that had expired: still to be published (their
+    /// delay ended while Kumo was down, or ends with the session).
+    pub orphan_wills: Vec<WillRecord>,
+    /// Retained messages that had not expired, ordered by topic.
+    pub retained: Vec<RetainedRecord>,
+}

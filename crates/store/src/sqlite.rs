@@ -1,0 +1,444 @@
+//! The embedded default: one SQLite file (`kumo.db`) in WAL mode under the
+//! data directory.
+//!
+//! Why rusqlite and not sqlx: the store has exactly one writer, a dedicated
+//! thread doing group commit, so an async pool buys nothing; rusqlite is a
+//! thin, synchronous binding with the `bundled` SQLite (nothing to install,
+//! one known SQLite version everywhere) and a much smaller dependency tree.
+//!
+//! Durability: `journal_mode = WAL`, `synchronous = FULL`: a transaction is
+//! on disk (WAL fsynced) when `COMMIT` returns.
+//!
+//! The file is ours only if its `application_id` says so. Anything else in
+//! its place (another program's database, a text file, a truncated file) is
+//! refused at open and never written to. The schema version lives in
+//! `user_version`; [`MIGRATIONS`] upgrade older files in place.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction};
+
+use crate::model::LoadedSession;
+use crate::{
+    Backend, Op, QueuedRecord, RetainedRecord, SessionRecord, Snapshot, StoreError, StoredMessage,
+    SubscriptionRecord, WillRecord,
+};
+
+/// `application_id` of a Kumo store: "KUMO" in ASCII.
+pub const APPLICATION_ID: i32 = 0x4B55_4D4F;
+
+/// Schema migrations: `MIGRATIONS[n]` takes a file from version `n` to `n + 1`.
+/// Append only; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: sessions, their subscriptions, queues and wills; retained messages.
+    "CREATE TABLE session (
+         client_id       TEXT PRIMARY KEY,
+         expiry          INTEGER NOT NULL,
+         disconnected_at INTEGER
+     ) WITHOUT ROWID;
+     CREATE TABLE subscription (
+         client_id TEXT NOT NULL,
+         filter    TEXT NOT NULL,
+         options   INTEGER NOT NULL,
+         sub_id    INTEGER,
+         PRIMARY KEY (client_id, filter)
+     ) WITHOUT ROWID;
+     CREATE TABLE queued (
+         client_id  TEXT NOT NULL,
+         seq        INTEGER NOT NULL,
+         qos        INTEGER NOT NULL,
+         retain     INTEGER NOT NULL,
+         sub_ids    BLOB NOT NULL,
+         packet     BLOB NOT NULL,
+         expires_at INTEGER,
+         PRIMARY KEY (client_id, seq)
+     ) WITHOUT ROWID;
+     CREATE TABLE will (
+         client_id  TEXT PRIMARY KEY,
+         at         INTEGER NOT NULL,
+         packet     BLOB NOT NULL,
+         expires_at INTEGER
+     ) WITHOUT ROWID;
+     CREATE TABLE retained (
+         topic      TEXT PRIMARY KEY,
+         packet     BLOB NOT NULL,
+         expires_at INTEGER
+     ) WITHOUT ROWID;",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+pub struct SqliteBackend {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteBackend")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteBackend {
+    /// The store file inside a data directory.
+    pub fn file_in(data_dir: &Path) -> PathBuf {
+        data_dir.join("kumo.db")
+    }
+
+    /// Open (or create) the store at `path`, upgrading its schema in place.
+    pub fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
+        let shown = path.display().to_string();
+        let foreign = |detail: String| StoreError::Foreign {
+            path: shown.clone(),
+            detail,
+        };
+        // Look before SQLite touches it: SQLite would happily turn an empty
+        // or unrelated file into a database, or fail with a vague message.
+        match std::fs::read(path).map(|b| b.len()) {
+            Ok(0) => return Err(foreign("the file is empty".into())),
+            Ok(_) => {
+                let mut head = [0u8; 16];
+                use std::io::Read;
+                let n = std::fs::File::open(path)
+                    .and_then(|mut f| f.read(&mut head))
+                    .map_err(|e| StoreError::Io(format!("{shown}: {e}")))?;
+                if n < 16 || &head != SQLITE_MAGIC {
+                    return Err(foreign("it is not an SQLite database".into()));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::Io(format!("{shown}: {e}"))),
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| map_err(&shown, e))?;
+        let mut backend = SqliteBackend {
+            conn,
+            path: path.to_path_buf(),
+        };
+        backend.check_and_migrate()?;
+        Ok(backend)
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        map_err(&self.path.display().to_string(), e)
+    }
+
+    fn check_and_migrate(&mut self) -> Result<(), StoreError> {
+        let shown = self.path.display().to_string();
+        let app_id: i32 = self
+            .conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let tables: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let fresh = app_id == 0 && version == 0 && tables == 0;
+        if !fresh && app_id != APPLICATION_ID {
+            return Err(StoreError::Foreign {
+                path: shown,
+                detail: format!(
+                    "an SQLite database of another application (application_id {app_id:#x})"
+                ),
+            });
+        }
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: shown,
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        self.conn
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(|e| self.err(e))?;
+        let mode: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Io(format!(
+                "{shown}: cannot switch to WAL mode (got {mode})"
+            )));
+        }
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| self.err(e))?;
+        for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction().map_err(|e| map_err(&shown, e))?;
+            tx.execute_batch(sql).map_err(|e| map_err(&shown, e))?;
+            tx.pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(|e| map_err(&shown, e))?;
+            tx.pragma_update(None, "user_version", from as i64 + 1)
+                .map_err(|e| map_err(&shown, e))?;
+            tx.commit().map_err(|e| map_err(&shown, e))?;
+            tracing::info!(path = %shown, version = from + 1, "store schema migrated");
+        }
+        Ok(())
+    }
+}
+
+fn map_err(path: &str, e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        match f.code {
+            ErrorCode::DiskFull => return StoreError::Full(format!("{path}: {e}")),
+            ErrorCode::NotADatabase => {
+                return StoreError::Foreign {
+                    path: path.into(),
+                    detail: e.to_string(),
+                }
+            }
+            ErrorCode::DatabaseCorrupt => {
+                return StoreError::Corrupt {
+                    path: path.into(),
+                    detail: e.to_string(),
+                }
+            }
+            _ => {}
+        }
+    }
+    StoreError::Io(format!("{path}: {e}"))
+}
+
+fn ms(v: Option<u64>) -> Option<i64> {
+    v.map(|v| v.min(i64::MAX as u64) as i64)
+}
+
+fn sub_ids_blob(ids: &[u32]) -> Vec<u8> {
+    ids.iter().flat_map(|id| id.to_le_bytes()).collect()
+}
+
+fn sub_ids_from(blob: &[u8]) -> Vec<u32> {
+    blob.chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn message(packet: Vec<u8>, expires_at: Option<i64>) -> StoredMessage {
+    StoredMessage {
+        packet: Bytes::from(packet),
+        expires_at: expires_at.map(|v| v.max(0) as u64),
+    }
+}
+
+fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
+    match op {
+        Op::SessionPut(s) => {
+            tx.prepare_cached(
+                "INSERT INTO session (client_id, expiry, disconnected_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (client_id) DO UPDATE SET expiry = ?2, disconnected_at = ?3",
+            )?
+            .execute(params![s.client_id, s.expiry, ms(s.disconnected_at)])?;
+        }
+        Op::SessionDelete { client_id } => {
+            for table in ["session", "subscription", "queued", "will"] {
+                tx.prepare_cached(&format!("DELETE FROM {table} WHERE client_id = ?1"))?
+                    .execute([client_id])?;
+            }
+        }
+        Op::Subscribe { client_id, sub } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO subscription (client_id, filter, options, sub_id) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![client_id, sub.filter, sub.options, sub.id])?;
+        }
+        Op::Unsubscribe { client_id, filter } => {
+            tx.prepare_cached("DELETE FROM subscription WHERE client_id = ?1 AND filter = ?2")?
+                .execute([client_id, filter])?;
+        }
+        Op::Enqueue {
+            client_id,
+            record: q,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO queued (client_id, seq, qos, retain, sub_ids, packet, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                client_id,
+                q.seq as i64,
+                q.qos,
+                q.retain,
+                sub_ids_blob(&q.sub_ids),
+                &q.message.packet[..],
+                ms(q.message.expires_at)
+            ])?;
+        }
+        Op::Dequeue { client_id, seq } => {
+            tx.prepare_cached("DELETE FROM queued WHERE client_id = ?1 AND seq = ?2")?
+                .execute(params![client_id, *seq as i64])?;
+        }
+        Op::WillSet { client_id, will } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO will (client_id, at, packet, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                client_id,
+                ms(Some(will.at)),
+                &will.message.packet[..],
+                ms(will.message.expires_at)
+            ])?;
+        }
+        Op::WillClear { client_id } => {
+            tx.prepare_cached("DELETE FROM will WHERE client_id = ?1")?
+                .execute([client_id])?;
+        }
+        Op::RetainSet(r) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO retained (topic, packet, expires_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                r.topic,
+                &r.message.packet[..],
+                ms(r.message.expires_at)
+            ])?;
+        }
+        Op::RetainClear { topic } => {
+            tx.prepare_cached("DELETE FROM retained WHERE topic = ?1")?
+                .execute([topic])?;
+        }
+    }
+    Ok(())
+}
+
+impl Backend for SqliteBackend {
+    fn load(&mut self, now_ms: u64) -> Result<Snapshot, StoreError> {
+        let shown = self.path.display().to_string();
+        let now = ms(Some(now_ms)).unwrap_or(i64::MAX);
+        let tx = self.conn.transaction().map_err(|e| map_err(&shown, e))?;
+        let load = || -> rusqlite::Result<Snapshot> {
+            let mut snapshot = Snapshot::default();
+            // Sessions whose client stayed away past their expiry (a session
+            // still marked connected counts as disconnected now).
+            let expired = "SELECT client_id FROM session WHERE expiry != 4294967295
+                           AND coalesce(disconnected_at, ?1) + expiry * 1000 <= ?1";
+            {
+                let mut st = tx.prepare(&format!(
+                    "SELECT at, packet, expires_at FROM will WHERE client_id IN ({expired}) ORDER BY at, client_id"
+                ))?;
+                let rows = st.query_map([now], |r| {
+                    Ok(WillRecord {
+                        at: r.get::<_, i64>(0)?.max(0) as u64,
+                        message: message(r.get(1)?, r.get(2)?),
+                    })
+                })?;
+                for w in rows {
+                    snapshot.orphan_wills.push(w?);
+                }
+            }
+            tx.execute(
+                &format!("DELETE FROM session WHERE client_id IN ({expired})"),
+                [now],
+            )?;
+            for table in ["subscription", "queued", "will"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE client_id NOT IN (SELECT client_id FROM session)"),
+                    [],
+                )?;
+            }
+            tx.execute("DELETE FROM queued WHERE expires_at <= ?1", [now])?;
+            tx.execute("DELETE FROM retained WHERE expires_at <= ?1", [now])?;
+
+            let mut st = tx.prepare(
+                "SELECT client_id, expiry, disconnected_at FROM session ORDER BY client_id",
+            )?;
+            let sessions = st
+                .query_map([], |r| {
+                    Ok(SessionRecord {
+                        client_id: r.get(0)?,
+                        expiry: r.get(1)?,
+                        disconnected_at: r.get::<_, Option<i64>>(2)?.map(|v| v.max(0) as u64),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut subs = tx.prepare(
+                "SELECT filter, options, sub_id FROM subscription WHERE client_id = ?1 ORDER BY filter",
+            )?;
+            let mut queued = tx.prepare(
+                "SELECT seq, qos, retain, sub_ids, packet, expires_at FROM queued WHERE client_id = ?1 ORDER BY seq",
+            )?;
+            let mut will =
+                tx.prepare("SELECT at, packet, expires_at FROM will WHERE client_id = ?1")?;
+            for record in sessions {
+                let id = &record.client_id;
+                let subscriptions = subs
+                    .query_map([id], |r| {
+                        Ok(SubscriptionRecord {
+                            filter: r.get(0)?,
+                            options: r.get(1)?,
+                            id: r.get(2)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let queue = queued
+                    .query_map([id], |r| {
+                        Ok(QueuedRecord {
+                            seq: r.get::<_, i64>(0)?.max(0) as u64,
+                            qos: r.get(1)?,
+                            retain: r.get(2)?,
+                            sub_ids: sub_ids_from(&r.get::<_, Vec<u8>>(3)?),
+                            message: message(r.get(4)?, r.get(5)?),
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let will = will
+                    .query_row([id], |r| {
+                        Ok(WillRecord {
+                            at: r.get::<_, i64>(0)?.max(0) as u64,
+                            message: message(r.get(1)?, r.get(2)?),
+                        })
+                    })
+                    .optional()?;
+                snapshot.sessions.push((
+                    record,
+                    LoadedSession {
+                        subscriptions,
+                        queue,
+                        will,
+                    },
+                ));
+            }
+            let mut st =
+                tx.prepare("SELECT topic, packet, expires_at FROM retained ORDER BY topic")?;
+            snapshot.retained = st
+                .query_map([], |r| {
+                    Ok(RetainedRecord {
+                        topic: r.get(0)?,
+                        message: message(r.get(1)?, r.get(2)?),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(snapshot)
+        };
+        let snapshot = load().map_err(|e| map_err(&shown, e))?;
+        tx.commit().map_err(|e| map_err(&shown, e))?;
+        Ok(snapshot)
+    }
+
+    fn apply(&mut self, ops: &[Op]) -> Result<(), StoreError> {
+        let shown = self.path.display().to_string();
+        let tx = self.conn.transaction().map_err(|e| map_err(&shown, e))?;
+        for op in ops {
+            apply_one(&tx, op).map_err(|e| map_err(&shown, e))?;
+        }
+        // Dropping `tx` on an error above rolls the whole batch back.
+        tx.commit().map_err(|e| map_err(&shown, e))
+    }
+}

@@ -1,0 +1,121 @@
+//! What the SQLite backend does with the file it is pointed at: creates it,
+//! upgrades it, and refuses (without writing a byte) anything that is not
+//! a Kumo store.
+
+use kumo_store::sqlite::{SqliteBackend, APPLICATION_ID, SCHEMA_VERSION};
+use kumo_store::{Backend, StoreError};
+
+fn refused_untouched(content: &[u8]) -> StoreError {
+    let dir = tempfile::tempdir().unwrap();
+    let path = SqliteBackend::file_in(dir.path());
+    std::fs::write(&path, content).unwrap();
+    let err = SqliteBackend::open(&path).expect_err("must refuse");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        content,
+        "the file must not be modified"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names.len(),
+        1,
+        "no -wal/-shm files next to a refused file: {names:?}"
+    );
+    err
+}
+
+#[test]
+fn a_text_file_is_refused_and_left_alone() {
+    let err = refused_untouched(b"my notes, not a database\n");
+    assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
+    assert!(err.to_string().contains("not a Kumo data file"), "{err}");
+}
+
+#[test]
+fn an_empty_file_is_refused() {
+    let err = refused_untouched(b"");
+    assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
+}
+
+#[test]
+fn another_applications_database_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.db");
+    {
+        let c = rusqlite::Connection::open(&other).unwrap();
+        c.execute_batch("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO photos (name) VALUES ('cat');")
+            .unwrap();
+    }
+    let bytes = std::fs::read(&other).unwrap();
+    let err = refused_untouched(&bytes);
+    assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
+    assert!(err.to_string().contains("another application"), "{err}");
+}
+
+#[test]
+fn a_store_from_a_newer_kumo_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = SqliteBackend::file_in(dir.path());
+    drop(SqliteBackend::open(&path).unwrap());
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+    }
+    let err = SqliteBackend::open(&path).expect_err("must refuse");
+    assert!(
+        matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 1),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_garbled_store_is_reported_instead_of_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = SqliteBackend::file_in(dir.path());
+    {
+        let mut b = SqliteBackend::open(&path).unwrap();
+        b.load(0).unwrap();
+    }
+    // Keep the SQLite header, overwrite the rest with garbage.
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in bytes.iter_mut().skip(100) {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let _ = std::fs::remove_file(path.with_extension("db-wal"));
+    let err = SqliteBackend::open(&path)
+        .and_then(|mut b| b.load(0).map(|_| ()))
+        .expect_err("must fail");
+    assert!(
+        matches!(err, StoreError::Corrupt { .. } | StoreError::Foreign { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_new_store_is_a_wal_mode_kumo_file_at_the_current_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = SqliteBackend::file_in(dir.path());
+    drop(SqliteBackend::open(&path).unwrap());
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let app: i32 = c
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    let version: i64 = c
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    let mode: String = c
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        (app, version, mode.as_str()),
+        (APPLICATION_ID, SCHEMA_VERSION, "wal")
+    );
+    // Opening it again is not a migration.
+    drop(c);
+    drop(SqliteBackend::open(&path).unwrap());
+}
