@@ -2,6 +2,9 @@
 //! session expiry, keep-alive, CONNACK properties) and attaching the
 //! connection to its session, taking it over from a live one if need be.
 
+use kumo_store::{Op, SessionRecord};
+
+use crate::persist;
 use std::sync::Arc;
 
 use kumo_mqtt::{Connect, Properties, QoS, ReasonCode};
@@ -184,6 +187,23 @@ impl Inner {
                 st.generation += 1;
                 st.expiry = expiry;
                 st.resend = true;
+                if expiry > 0 && self.store.is_some() {
+                    // The session now outlives its connection: the store
+                    // keeps it (and, from here on, its QoS 1/2 messages).
+                    let mut ops = vec![Op::SessionPut(SessionRecord {
+                        client_id: client_id.to_owned(),
+                        expiry,
+                        disconnected_at: None,
+                    })];
+                    if !st.persisted {
+                        ops.extend(st.subscriptions.iter().map(|(raw, sub)| Op::Subscribe {
+                            client_id: client_id.to_owned(),
+                            sub: persist::subscription_record(sub, raw),
+                        }));
+                    }
+                    st.persisted = true;
+                    self.persist(ops);
+                }
             }
             drop(sessions);
             // Resumed within the will delay: the will is not sent.

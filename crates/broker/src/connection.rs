@@ -2,6 +2,7 @@
 //! to, then every packet the client sends, until the connection ends and the
 //! session is detached (will, expiry). Writes go through the writer task.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -14,9 +15,11 @@ use kumo_mqtt::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
 
 use crate::message::Message;
+use crate::persist;
 use crate::session::{ClosedOnDrop, Control, Link, OutMsg, Phase, Session, State, Subscription};
 use crate::writer::{self, Outbox, Params};
 use crate::{Compat, ConnectionInfo, Inner};
+use kumo_store::{Commit, Op, StoreError};
 
 /// Why the connection ended, which decides what happens to the will.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +44,10 @@ struct Conn {
     /// Subscribers whose queues this connection's publishes filled past
     /// their high-water mark: wait for them before reading more.
     congested: Vec<Arc<Session>>,
+    /// PUBACKs/PUBRECs waiting for the store to commit what they
+    /// acknowledge, in the order their PUBLISHes arrived ([MQTT-4.6.0-2]).
+    /// Acks that need no commit queue behind them while any wait.
+    acks: VecDeque<(Vec<Commit>, Packet)>,
 }
 
 pub(crate) async fn run<S>(inner: Arc<Inner>, stream: S, info: ConnectionInfo)
@@ -117,6 +124,7 @@ where
         session.clone(),
         outbox.clone(),
         control.clone(),
+        inner.store.clone(),
     ));
     session.notify.notify_one();
     tracing::info!(client_id = %session.client_id, %remote, listener,
@@ -145,6 +153,7 @@ where
         expiry: accepted.expiry,
         connect_expiry_zero: accepted.expiry == 0,
         congested: Vec::new(),
+        acks: VecDeque::new(),
     };
 
     let keep_alive = accepted.keep_alive;
@@ -162,6 +171,9 @@ where
             st.generation += 1;
         }
         st.expiry = conn.expiry;
+        if st.persisted && conn.expiry > 0 {
+            inner.persist_session(&session.client_id, conn.expiry, Some(persist::now_ms()));
+        }
         st.generation
     };
     // Publishers waiting for this subscriber's queue to drain go on: an
@@ -348,6 +360,9 @@ impl Conn {
                     reason = control.kicked() => return self.disconnect(reason),
                 }
             }
+            if let Some(end) = self.flush_acks() {
+                return end;
+            }
             // A client that never stops sending still gets taken over.
             if let Some(reason) = control.kick_reason() {
                 return self.disconnect(reason);
@@ -358,6 +373,13 @@ impl Conn {
             let deadline = async {
                 match idle {
                     Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let front = self.acks.front().and_then(|(c, _)| c.last().cloned());
+            let committed = async {
+                match front {
+                    Some(c) => drop(c.wait().await),
                     None => std::future::pending().await,
                 }
             };
@@ -377,6 +399,11 @@ impl Conn {
                 reason = control.kicked() => {
                     return self.disconnect(reason);
                 }
+                () = committed => {
+                    if let Some(end) = self.flush_acks() {
+                        return end;
+                    }
+                }
                 _ = deadline => {
                     tracing::info!(client_id = %self.session.client_id, "keep-alive timeout");
                     return self.disconnect(ReasonCode::KeepAliveTimeout);
@@ -385,10 +412,57 @@ impl Conn {
         }
     }
 
+    /// Send the acks whose commits are done, in order. A failed commit
+    /// refuses its ack: MQTT 5 says why in the reason code, an MQTT 3.1.1
+    /// client (which has no way to hear it) is disconnected and resends.
+    fn flush_acks(&mut self) -> Option<End> {
+        while let Some((commits, _)) = self.acks.front() {
+            let mut result = Ok(());
+            for c in commits {
+                match c.try_result() {
+                    None => return None,
+                    Some(Err(e)) => result = Err(e),
+                    Some(Ok(())) => {}
+                }
+            }
+            let (_, mut packet) = self.acks.pop_front().expect("front exists");
+            if let Err(e) = result {
+                tracing::warn!(client_id = %self.session.client_id, error = %e, "message not stored; not acknowledged");
+                if !self.version.is_v5() {
+                    return Some(End::Abnormal);
+                }
+                if let Packet::PubAck(a) | Packet::PubRec(a) = &mut packet {
+                    a.reason = match e {
+                        StoreError::Full(_) => ReasonCode::QuotaExceeded,
+                        _ => ReasonCode::UnspecifiedError,
+                    };
+                    a.properties.reason_string = Some(format!("not stored: {e}"));
+                    if let Packet::PubRec(a) = &packet {
+                        // The flow ends with the refusal; no PUBREL follows.
+                        self.session.lock().incoming_qos2.remove(&a.packet_id);
+                    }
+                }
+            }
+            self.send(packet);
+        }
+        None
+    }
+
+    /// Acknowledge a PUBLISH once `commits` are durable (at once if none).
+    fn ack_after(&mut self, commits: Vec<Commit>, packet: Packet) {
+        if commits.is_empty() && self.acks.is_empty() {
+            self.send(packet);
+        } else {
+            self.acks.push_back((commits, packet));
+        }
+    }
+
     /// An outgoing QoS 1/2 flow is complete: free its slot in the window and
     /// wake the writer if messages are waiting for that slot.
     fn finish_outgoing(&self, mut st: MutexGuard<'_, State>, packet_id: u16) {
-        st.inflight.remove(&packet_id);
+        if let Some(f) = st.inflight.remove(&packet_id) {
+            self.session.dequeued(self.inner.store.as_ref(), &f.out);
+        }
         let waiting = !st.queue.is_empty();
         drop(st);
         if waiting {
@@ -550,15 +624,18 @@ impl Conn {
             expires_at,
             self.session.id,
         );
-        let delivered = self.inner.publish_from(msg, &mut self.congested);
+        let mut commits = Vec::new();
+        let delivered = self
+            .inner
+            .publish_from(msg, &mut self.congested, &mut commits);
         let mut ack = Ack::new(p.packet_id);
         if delivered == 0 && v5 {
             ack.reason = ReasonCode::NoMatchingSubscribers;
         }
         match p.qos {
             QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => self.send(Packet::PubAck(ack)),
-            QoS::ExactlyOnce => self.send(Packet::PubRec(ack)),
+            QoS::AtLeastOnce => self.ack_after(commits, Packet::PubAck(ack)),
+            QoS::ExactlyOnce => self.ack_after(commits, Packet::PubRec(ack)),
         }
         None
     }
@@ -608,12 +685,18 @@ impl Conn {
                 options,
                 id: sub_id,
             };
-            let existed = self
-                .session
-                .lock()
-                .subscriptions
-                .insert(raw, sub.clone())
-                .is_some();
+            let existed = {
+                let mut st = self.session.lock();
+                if st.persisted {
+                    let record = persist::subscription_record(&sub, &raw);
+                    let client_id = self.session.client_id.clone();
+                    self.inner.persist([Op::Subscribe {
+                        client_id,
+                        sub: record,
+                    }]);
+                }
+                st.subscriptions.insert(raw, sub.clone()).is_some()
+            };
             self.inner.index_insert(&self.session, &sub);
             for msg in self.inner.retained_for(&sub, existed) {
                 retained.push(OutMsg {
@@ -621,6 +704,8 @@ impl Conn {
                     msg,
                     retain: true,
                     sub_ids: sub_id.into_iter().collect(),
+                    stored: None,
+                    restored: false,
                 });
             }
             reasons.push(match options.qos {
@@ -635,7 +720,7 @@ impl Conn {
             reasons,
         }));
         for out in retained {
-            self.session.enqueue(out, cfg.max_queued_messages);
+            self.session.enqueue(out, cfg.max_queued_messages, None);
         }
         None
     }
@@ -643,7 +728,18 @@ impl Conn {
     fn unsubscribe(&mut self, u: Unsubscribe) {
         let mut reasons = Vec::with_capacity(u.filters.len());
         for raw in u.filters {
-            let removed = self.session.lock().subscriptions.remove(&raw);
+            let removed = {
+                let mut st = self.session.lock();
+                let removed = st.subscriptions.remove(&raw);
+                if removed.is_some() && st.persisted {
+                    let client_id = self.session.client_id.clone();
+                    self.inner.persist([Op::Unsubscribe {
+                        client_id,
+                        filter: raw.clone(),
+                    }]);
+                }
+                removed
+            };
             reasons.push(match removed {
                 Some(sub) => {
                     self.inner.index_remove(&self.session, &sub.filter);

@@ -4,7 +4,9 @@
 //! The broker is handed an already-accepted byte stream (plain TCP, TLS,
 //! later WebSocket) together with what the listener learned about the peer
 //! ([`ConnectionInfo`]). It never opens sockets, never reads certificates and
-//! never touches storage on the publish path.
+//! never queries storage: with a [`kumo_store::Store`] it queues changes for
+//! the store's writer and waits only for the commits an acknowledgement
+//! depends on (see `persist.rs`).
 //!
 //! Locks: the session table, each session's state and the subscription
 //! index are `std::sync` locks held for short sections and never across an
@@ -17,6 +19,7 @@ mod config;
 mod connection;
 pub mod index;
 mod message;
+mod persist;
 mod router;
 mod session;
 mod writer;
@@ -32,6 +35,7 @@ use std::time::Duration;
 
 use kumo_mqtt::topic::HashMatch;
 use kumo_mqtt::ReasonCode;
+use kumo_store::{Snapshot, Store};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 
@@ -70,6 +74,10 @@ pub(crate) struct Inner {
     index: RwLock<SubIndex<Arc<Session>>>,
     retained: RwLock<HashMap<String, Arc<Message>>>,
     pending_wills: Mutex<HashMap<u64, PendingWill>>,
+    /// Where persistent sessions and retained messages are kept, if anywhere.
+    store: Option<Store>,
+    /// Sequence numbers of stored queued messages (never reused).
+    next_store_seq: AtomicU64,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
     live_connections: AtomicUsize,
@@ -86,7 +94,21 @@ pub struct Stats {
 }
 
 impl Broker {
+    /// A broker that keeps everything in memory only.
     pub fn new(config: BrokerConfig) -> Self {
+        Self::build(config, None)
+    }
+
+    /// A broker that keeps persistent sessions (subscriptions and QoS 1/2
+    /// queues) and retained messages in `store`, starting from what the
+    /// store loaded. Call inside a tokio runtime (session expiry timers).
+    pub fn with_store(config: BrokerConfig, store: Store, snapshot: Snapshot) -> Self {
+        let broker = Self::build(config, Some(store));
+        persist::restore(&broker.inner, snapshot);
+        broker
+    }
+
+    fn build(config: BrokerConfig, store: Option<Store>) -> Self {
         let hash = match config.compat {
             Compat::Spec => HashMatch::IncludesParent,
             Compat::AwsStrict => HashMatch::ExcludesParent,
@@ -98,6 +120,8 @@ impl Broker {
                 index: RwLock::new(SubIndex::new(hash)),
                 retained: RwLock::new(HashMap::default()),
                 pending_wills: Mutex::new(HashMap::default()),
+                store,
+                next_store_seq: AtomicU64::new(1),
                 next_id: AtomicU64::new(1),
                 shutting_down: AtomicBool::new(false),
                 live_connections: AtomicUsize::new(0),

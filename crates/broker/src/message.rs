@@ -31,6 +31,8 @@ pub struct Message {
     encoded: OnceLock<(usize, Encoded)>,
     /// Every other (version, QoS, RETAIN) variant, when subscribers differ.
     variants: OnceLock<Box<[OnceLock<Encoded>; 12]>>,
+    /// The stored form, encoded once however many sessions store it.
+    pub(crate) stored: OnceLock<Bytes>,
 }
 
 /// MQTT 3.1.1 carries no properties.
@@ -63,6 +65,7 @@ impl Message {
             publisher,
             encoded: OnceLock::new(),
             variants: OnceLock::new(),
+            stored: OnceLock::new(),
         })
     }
 

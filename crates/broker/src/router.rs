@@ -12,8 +12,10 @@ use kumo_mqtt::{QoS, RetainHandling, TopicFilter};
 
 use crate::index::{Entry, Hit};
 use crate::message::Message;
-use crate::session::{Enqueued, OutMsg, Session, Subscription};
+use crate::persist;
+use crate::session::{Durable, Enqueued, OutMsg, Session, Subscription};
 use crate::{Compat, Inner, PendingWill};
+use kumo_store::{Commit, Op, RetainedRecord};
 
 /// A session's share of one publish: the aggregate of its matching
 /// subscriptions ([MQTT-3.3.4-2]: maximum QoS; all subscription identifiers).
@@ -38,14 +40,18 @@ impl Inner {
 
     /// Route a message to its subscribers and update the retained store.
     /// Returns how many sessions it was queued for; sessions whose queue is
-    /// above its high-water mark are added to `congested`.
+    /// above its high-water mark are added to `congested`; what must be on
+    /// disk before the publisher is acknowledged is added to `commits`.
     pub(crate) fn publish_from(
         &self,
         msg: Arc<Message>,
         congested: &mut Vec<Arc<Session>>,
+        commits: &mut Vec<Commit>,
     ) -> usize {
         if msg.retain {
-            self.retain(&msg);
+            if let Some(c) = self.retain(&msg) {
+                persist::wait_for(commits, c);
+            }
         }
         let mut plain: Vec<Target> = Vec::new();
         let mut by_session: HashMap<u64, usize> = HashMap::default();
@@ -67,6 +73,11 @@ impl Inner {
             );
         }
         let n = plain.len() + shared.len();
+        let mut durable = self.store.as_ref().map(|store| Durable {
+            store,
+            next_seq: &self.next_store_seq,
+            commits,
+        });
         for t in plain.into_iter().chain(shared) {
             let qos = t.qos.min(msg.qos);
             let retain = t.retain_as_published && msg.retain;
@@ -75,8 +86,11 @@ impl Inner {
                 qos,
                 retain,
                 sub_ids: t.sub_ids,
+                stored: None,
+                restored: false,
             };
-            if t.session.enqueue(out, self.config.max_queued_messages) == Enqueued::Congested {
+            let max = self.config.max_queued_messages;
+            if t.session.enqueue(out, max, durable.as_mut()) == Enqueued::Congested {
                 congested.push(t.session);
             }
         }
@@ -86,15 +100,28 @@ impl Inner {
     /// Route a message that has no publisher to hold back (wills, retained
     /// replays): congestion is not waited for.
     pub(crate) fn publish(&self, msg: Arc<Message>) -> usize {
-        self.publish_from(msg, &mut Vec::new())
+        self.publish_from(msg, &mut Vec::new(), &mut Vec::new())
     }
 
-    fn retain(&self, msg: &Arc<Message>) {
+    fn retain(&self, msg: &Arc<Message>) -> Option<Commit> {
         let mut retained = self.retained.write().unwrap_or_else(|e| e.into_inner());
+        let topic = msg.topic_str();
+        // Under the lock, so the store sees changes to a topic in the order
+        // the map does.
         if msg.payload.is_empty() {
-            retained.remove(msg.topic_str());
+            let had = retained.remove(topic).is_some();
+            had.then(|| {
+                self.persist([Op::RetainClear {
+                    topic: topic.to_owned(),
+                }])
+            })
+            .flatten()
         } else {
-            retained.insert(msg.topic_str().to_owned(), msg.clone());
+            retained.insert(topic.to_owned(), msg.clone());
+            self.persist([Op::RetainSet(RetainedRecord {
+                topic: topic.to_owned(),
+                message: msg.to_stored(),
+            })])
         }
     }
 
@@ -171,6 +198,11 @@ impl Inner {
     pub(crate) fn drop_subscriptions(&self, session: &Session) {
         let subs: Vec<Subscription> = {
             let mut st = session.lock();
+            if std::mem::take(&mut st.persisted) {
+                self.persist([Op::SessionDelete {
+                    client_id: session.client_id.clone(),
+                }]);
+            }
             st.queue.clear();
             st.inflight.clear();
             st.subscriptions.drain().map(|(_, s)| s).collect()
@@ -189,8 +221,14 @@ impl Inner {
         generation: u64,
         expiry: u32,
     ) {
-        if expiry == 0 || self.shutting_down.load(Ordering::SeqCst) && expiry != u32::MAX {
+        // A stopping broker without a store loses its sessions anyway: end
+        // them now. With a store they outlive the restart.
+        let stopping = self.shutting_down.load(Ordering::SeqCst) && self.store.is_none();
+        if expiry == 0 || stopping && expiry != u32::MAX {
             self.end_session(&session);
+            return;
+        }
+        if self.shutting_down.load(Ordering::SeqCst) {
             return;
         }
         if expiry == u32::MAX {

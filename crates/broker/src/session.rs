@@ -13,7 +13,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use kumo_mqtt::{QoS, ReasonCode, SubscriptionOptions, TopicFilter};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+
+use kumo_store::{Commit, Op, QueuedRecord, Store};
+
+use crate::persist;
 
 use tokio::sync::Notify;
 
@@ -29,6 +33,12 @@ pub struct OutMsg {
     pub retain: bool,
     /// Subscription identifiers of the matching subscriptions (MQTT 5).
     pub sub_ids: Vec<u32>,
+    /// Its sequence number in the store, if it is stored (QoS 1/2 for a
+    /// persistent session); dequeued there once acknowledged or dropped.
+    pub stored: Option<u64>,
+    /// Restored from the store at start: it may have reached the client
+    /// before Kumo stopped, so it goes out with DUP set.
+    pub restored: bool,
 }
 
 /// Where an outgoing QoS 1/2 message is in its flow.
@@ -164,6 +174,9 @@ pub struct State {
     /// The client stopped reading for longer than a publisher would wait:
     /// drop at the queue limit instead of holding publishers up.
     pub stalled: bool,
+    /// The store has this session (it had a non-zero expiry when attached,
+    /// or was restored); ended sessions are deleted from it.
+    pub persisted: bool,
 }
 
 impl State {
@@ -233,7 +246,12 @@ impl Session {
     /// acknowledged. Only a session that stalled (its client stopped reading
     /// for longer than the publisher would wait) or that is offline drops at
     /// the limit.
-    pub fn enqueue(&self, out: OutMsg, max_queued: usize) -> Enqueued {
+    pub fn enqueue(
+        &self,
+        mut out: OutMsg,
+        max_queued: usize,
+        durable: Option<&mut Durable<'_>>,
+    ) -> Enqueued {
         let congested = {
             let mut st = self.lock();
             let connected = st.link.is_some();
@@ -245,14 +263,51 @@ impl Session {
                 tracing::debug!(client_id = %self.client_id, "queue full: message dropped");
                 return Enqueued::Dropped;
             }
+            let mut commit = None;
+            if let Some(d) = durable.as_deref() {
+                if st.persisted && st.expiry > 0 && out.qos != QoS::AtMostOnce {
+                    // Under the lock: the store hears of the message before
+                    // the writer can send it and see it acknowledged.
+                    let seq = d.next_seq.fetch_add(1, Ordering::Relaxed);
+                    out.stored = Some(seq);
+                    commit = Some(d.store.submit_one(Op::Enqueue {
+                        client_id: self.client_id.clone(),
+                        record: QueuedRecord {
+                            seq,
+                            qos: out.qos as u8,
+                            retain: out.retain,
+                            sub_ids: out.sub_ids.clone(),
+                            message: out.msg.to_stored(),
+                        },
+                    }));
+                }
+            }
             st.queue.push_back(out);
-            connected && st.queue.len() >= high_water(max_queued)
+            (
+                connected && st.queue.len() >= high_water(max_queued),
+                commit,
+            )
         };
+        let (congested, commit) = congested;
+        if let (Some(c), Some(d)) = (commit, durable) {
+            persist::wait_for(d.commits, c);
+        }
         self.notify.notify_one();
         if congested {
             Enqueued::Congested
         } else {
             Enqueued::Queued
+        }
+    }
+
+    /// Tell the store a stored message left the queue (acknowledged,
+    /// expired or dropped).
+    pub fn dequeued(&self, store: Option<&Store>, out: &OutMsg) {
+        if let (Some(store), Some(seq)) = (store, out.stored) {
+            let _ = store.submit_one(Op::Dequeue {
+                client_id: self.client_id.clone(),
+                seq,
+            });
         }
     }
 
@@ -286,6 +341,14 @@ impl Session {
             connected = st.link.is_some(), congested = st.congested, "subscriber stalled");
         false
     }
+}
+
+/// How a publish reaches the store: where to queue ops, the sequence
+/// counter, and the commits the publisher must wait for before its ack.
+pub struct Durable<'a> {
+    pub store: &'a Store,
+    pub next_seq: &'a AtomicU64,
+    pub commits: &'a mut Vec<Commit>,
 }
 
 /// What became of an enqueued message.

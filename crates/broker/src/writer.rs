@@ -15,6 +15,8 @@ use kumo_mqtt::{
 };
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use kumo_store::Store;
+
 use crate::session::{low_water, Control, InFlight, OutMsg, Phase, Session};
 
 /// Control packets the reader has encoded for the writer (CONNACK, acks,
@@ -101,6 +103,8 @@ struct Writer {
     session: Arc<Session>,
     aliases: HashMap<Bytes, u16>,
     buf: BytesMut,
+    /// To dequeue stored messages that are dropped here (expired, too large).
+    store: Option<Store>,
 }
 
 pub(crate) async fn run<W>(
@@ -108,6 +112,7 @@ pub(crate) async fn run<W>(
     session: Arc<Session>,
     outbox: Arc<Outbox>,
     control: Arc<Control>,
+    store: Option<Store>,
 ) where
     W: AsyncWrite + Unpin,
 {
@@ -117,6 +122,7 @@ pub(crate) async fn run<W>(
         session,
         aliases: HashMap::default(),
         buf: BytesMut::new(),
+        store,
     };
     loop {
         w.session.notify.notified().await;
@@ -189,6 +195,7 @@ impl Writer {
             }
             let out = st.queue.pop_front().expect("front exists");
             if out.msg.is_expired(now) {
+                session.dequeued(self.store.as_ref(), &out);
                 continue;
             }
             if out.qos == QoS::AtMostOnce {
@@ -199,7 +206,9 @@ impl Writer {
                 st.queue.push_front(out);
                 break;
             };
-            if self.publish(&out, id, false, now) {
+            if !self.publish(&out, id, out.restored, now) {
+                session.dequeued(self.store.as_ref(), &out);
+            } else {
                 let seq = st.next_seq();
                 st.inflight.insert(
                     id,

@@ -226,6 +226,35 @@ pub struct SubscriptionOptions {
     pub retain_handling: RetainHandling,
 }
 
+impl SubscriptionOptions {
+    /// The MQTT 5 subscription options byte.
+    pub fn to_byte(self) -> u8 {
+        self.qos as u8
+            | u8::from(self.no_local) << 2
+            | u8::from(self.retain_as_published) << 3
+            | (self.retain_handling as u8) << 4
+    }
+
+    /// Parse an MQTT 5 subscription options byte; `None` for reserved bits or values.
+    pub fn from_byte(b: u8) -> Option<SubscriptionOptions> {
+        if b & 0xC0 != 0 {
+            return None;
+        }
+        let retain_handling = match (b >> 4) & 0x03 {
+            0 => RetainHandling::OnSubscribe,
+            1 => RetainHandling::OnNewSubscribe,
+            2 => RetainHandling::Never,
+            _ => return None,
+        };
+        Some(SubscriptionOptions {
+            qos: QoS::from_u8(b & 0x03)?,
+            no_local: b & 0x04 != 0,
+            retain_as_published: b & 0x08 != 0,
+            retain_handling,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscribe {
     pub packet_id: u16,

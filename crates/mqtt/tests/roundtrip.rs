@@ -134,3 +134,23 @@ fn reason_tables_match_the_spec() {
         }
     }
 }
+
+#[test]
+fn subscription_options_byte_round_trips_and_rejects_reserved_values() {
+    use kumo_mqtt::SubscriptionOptions;
+    let mut valid = 0;
+    for b in 0..=255u8 {
+        match SubscriptionOptions::from_byte(b) {
+            Some(o) => {
+                valid += 1;
+                assert_eq!(o.to_byte(), b);
+            }
+            None => assert!(
+                b & 0xC0 != 0 || b & 0x03 == 3 || (b >> 4) & 0x03 == 3,
+                "{b:#04x}"
+            ),
+        }
+    }
+    // 3 QoS x no-local x RAP x 3 retain handlings.
+    assert_eq!(valid, 3 * 2 * 2 * 3);
+}

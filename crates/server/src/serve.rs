@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use kumo_broker::Broker;
+use kumo_store::sqlite::SqliteBackend;
+use kumo_store::Store;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -72,7 +74,12 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
         info!("{event}");
     }
     let tls = tls::build(identity, &config.tls)?;
-    let broker = Broker::new(config.mqtt.broker_config());
+    let store_path = SqliteBackend::file_in(&config.data_dir);
+    let backend = SqliteBackend::open(&store_path).map_err(Failure::runtime)?;
+    let (store, snapshot) =
+        Store::open(backend, config.store.durability(), now_ms()).map_err(Failure::runtime)?;
+    info!(path = %store_path.display(), durability = ?config.store.durability(), "store opened");
+    let broker = Broker::with_store(config.mqtt.broker_config(), store.clone(), snapshot);
     let bound = listeners::bind_all(&config, &tls).await?;
 
     announce_root_ca(&config);
@@ -111,6 +118,11 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
     {
         warn!("broker shutdown did not finish within {BROKER_SHUTDOWN_LIMIT:?}; exiting anyway");
     }
+    // Commits what is pending, then stops the writer thread.
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .ok();
+    info!("store closed");
     info!("stopped");
     Ok(())
 }
@@ -152,4 +164,13 @@ impl Signals {
             _ = self.int.recv() => "SIGINT",
         }
     }
+}
+
+/// Wall-clock now, Unix milliseconds (what expired while Kumo was down is
+/// dropped at load).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

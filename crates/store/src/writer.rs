@@ -66,6 +66,15 @@ impl Commit {
         }
     }
 
+    /// Whether two submissions landed in the same transaction (one wait covers both).
+    pub fn same_batch(&self, other: &Commit) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
     /// The result, if the transaction has finished.
     pub fn try_result(&self) -> Option<Result<(), StoreError>> {
         match &self.0 {

@@ -60,6 +60,8 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("mqtt.deny_subscribe", StrList),
     ("log.level", Str),
     ("log.format", Str),
+    ("store.durability", Str),
+    ("store.flush_interval_ms", UInt(60_000)),
 ];
 
 /// Variables with the `KUMO_` prefix that are not overrides.

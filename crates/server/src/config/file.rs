@@ -19,6 +19,8 @@ pub struct FileConfig {
     pub mqtt: MqttFile,
     #[serde(default)]
     pub log: LogFile,
+    #[serde(default)]
+    pub store: StoreFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,6 +70,22 @@ pub struct MqttFile {
     pub subscription_identifiers: Option<bool>,
     pub max_client_id_len: Option<usize>,
     pub deny_subscribe: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFile {
+    pub durability: Option<DurabilityName>,
+    pub flush_interval_ms: Option<u64>,
+}
+
+/// `store.durability`: when an acknowledged message is on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DurabilityName {
+    #[default]
+    Sync,
+    Async,
 }
 
 #[derive(Debug, Default, Deserialize)]

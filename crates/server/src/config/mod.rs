@@ -27,7 +27,7 @@ use std::time::Duration;
 use kumo_broker::{BrokerConfig, Compat};
 use serde::Serialize;
 
-pub use file::{CompatName, FileConfig, LogFormat};
+pub use file::{CompatName, DurabilityName, FileConfig, LogFormat};
 
 /// A configuration problem, already formatted with its location (file line
 /// and column, key path, or environment variable). Maps to exit code 2.
@@ -51,6 +51,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub mqtt: MqttConfig,
     pub log: LogConfig,
+    pub store: StoreConfig,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,6 +131,26 @@ impl MqttConfig {
             subscription_identifiers: self.subscription_identifiers,
             max_client_id_len: self.max_client_id_len,
             deny_subscribe: self.deny_subscribe.clone(),
+        }
+    }
+}
+
+/// `[store]`: when acknowledged messages reach the disk.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreConfig {
+    pub durability: DurabilityName,
+    /// Under `durability = "async"`: the longest an acknowledged change
+    /// waits before it is committed.
+    pub flush_interval_ms: u64,
+}
+
+impl StoreConfig {
+    pub fn durability(&self) -> kumo_store::Durability {
+        match self.durability {
+            DurabilityName::Sync => kumo_store::Durability::Sync,
+            DurabilityName::Async => kumo_store::Durability::Async {
+                flush_interval: std::time::Duration::from_millis(self.flush_interval_ms),
+            },
         }
     }
 }
@@ -306,12 +327,25 @@ fn resolve(f: FileConfig) -> Result<Config, ResolveError> {
         format: f.log.format.unwrap_or_default(),
     };
 
+    let flush_interval_ms = f.store.flush_interval_ms.unwrap_or(100);
+    if flush_interval_ms == 0 || flush_interval_ms > 60_000 {
+        return Err(bad(
+            "store.flush_interval_ms",
+            "must be between 1 and 60000",
+        ));
+    }
+    let store = StoreConfig {
+        durability: f.store.durability.unwrap_or_default(),
+        flush_interval_ms,
+    };
+
     Ok(Config {
         data_dir,
         listeners,
         tls,
         mqtt,
         log,
+        store,
     })
 }
 

@@ -67,6 +67,7 @@ fn every_env_key_is_a_file_field_and_documented() {
                 "mqtt.compat" => "aws_strict",
                 "log.format" => "json",
                 "log.level" => "debug",
+                "store.durability" => "async",
                 k if k.ends_with(".bind") => "127.0.0.1:0",
                 _ => "x",
             },

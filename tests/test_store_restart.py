@@ -1,0 +1,122 @@
+"""Issue 4 (store and durability): what was acknowledged survives restarts.
+
+Persistent sessions (subscriptions + queued QoS 1 messages) and retained
+messages outlive a graceful restart (SIGTERM) and a crash (SIGKILL); clean
+sessions and expired sessions do not; a foreign file where the store should
+be stops Kumo with a clear message and is left untouched.
+"""
+
+import signal
+import subprocess
+
+import pytest
+
+from helpers import connect_props, paho_client, unique, wait_past
+
+N = 50
+
+
+def _subscribe_persistent(server, version, client_id, topic):
+    if version == 5:
+        sub = paho_client(server, 5, client_id, clean=True,
+                          properties=connect_props(SessionExpiryInterval=3600))
+    else:
+        sub = paho_client(server, 4, client_id, clean=False)
+    sub.subscribe(topic, qos=1)
+    sub.disconnect()
+    return sub
+
+
+def _resume(server, version, client_id):
+    if version == 5:
+        return paho_client(server, 5, client_id, clean=False,
+                           properties=connect_props(SessionExpiryInterval=3600))
+    return paho_client(server, 4, client_id, clean=False)
+
+
+@pytest.mark.parametrize("version", [5, 4])
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_queued_qos1_messages_survive_a_restart_in_order(kumo_factory, version, how):
+    server = kumo_factory()
+    client_id, topic = unique("offline"), f"store/{unique('t')}"
+    _subscribe_persistent(server, version, client_id, topic)
+    pub = paho_client(server, 5)
+    for i in range(N):
+        pub.publish(topic, f"m{i}".encode(), qos=1)  # waits for PUBACK
+    if how == "sigterm":
+        assert server.stop(signal.SIGTERM) == 0
+    else:
+        server.kill()
+    server.start()
+    sub = _resume(server, version, client_id)
+    assert sub.session_present, "the persistent session must come back"
+    msgs = sub.messages.wait_for(N)
+    assert [m.payload for m in msgs[:N]] == [f"m{i}".encode() for i in range(N)]
+    assert all(m.qos == 1 for m in msgs)
+    # The subscription itself survived too: new messages still arrive.
+    paho_client(server, 5).publish(topic, b"after", qos=1)
+    sub.messages.wait_payload(b"after")
+
+
+def test_retained_messages_survive_a_crash_and_clears_too(kumo_factory):
+    server = kumo_factory()
+    keep, cleared = f"store/{unique('keep')}", f"store/{unique('gone')}"
+    pub = paho_client(server, 5)
+    pub.publish(keep, b"v1", qos=1, retain=True)
+    pub.publish(keep, b"v2", qos=1, retain=True)
+    pub.publish(cleared, b"x", qos=1, retain=True)
+    pub.publish(cleared, b"", qos=1, retain=True)
+    server.kill()
+    server.start()
+    sub = paho_client(server, 5)
+    sub.subscribe("store/#", qos=1)
+    msgs = sub.messages.wait_for(1)
+    paho_client(server, 5).publish("store/marker", b"marker", qos=1)
+    msgs = sub.messages.wait_payload(b"marker")
+    retained = [(m.topic, m.payload) for m in msgs if m.retain]
+    assert retained == [(keep, b"v2")]
+
+
+def test_clean_sessions_are_not_kept(kumo_factory):
+    server = kumo_factory()
+    client_id = unique("clean")
+    sub = paho_client(server, 5, client_id, clean=True)  # Session Expiry 0
+    sub.subscribe("store/clean", qos=1)
+    sub.disconnect()
+    server.kill()
+    server.start()
+    again = paho_client(server, 5, client_id, clean=False)
+    assert not again.session_present
+
+
+def test_a_session_that_expired_while_kumo_was_down_is_gone(kumo_factory):
+    server = kumo_factory()
+    client_id = unique("short")
+    sub = paho_client(server, 5, client_id, properties=connect_props(SessionExpiryInterval=1))
+    sub.subscribe("store/short", qos=1)
+    sub.disconnect()
+    assert server.stop() == 0
+    wait_past(1.5)  # the expiry interval passes while Kumo is down
+    server.start()
+    again = paho_client(server, 5, client_id, clean=False,
+                        properties=connect_props(SessionExpiryInterval=60))
+    assert not again.session_present
+
+
+def test_a_foreign_file_in_place_of_the_store_is_refused_and_left_alone(kumo_factory):
+    server = kumo_factory()
+    assert server.stop() == 0
+    db = server.data_dir / "kumo.db"
+    for extra in ("kumo.db-wal", "kumo.db-shm"):
+        (server.data_dir / extra).unlink(missing_ok=True)
+    foreign = b"these are my notes, not a database\n" * 10
+    db.write_bytes(foreign)
+    r = subprocess.run(
+        [str(server.binary), "serve", "--config", str(server.config_path),
+         "--data-dir", str(server.data_dir)],
+        capture_output=True, timeout=60, env=server._env(),
+    )
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    assert r.returncode == 1, out
+    assert "not a Kumo data file" in out and "kumo.db" in out, out
+    assert db.read_bytes() == foreign
