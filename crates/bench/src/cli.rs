@@ -137,6 +137,12 @@ pub struct Opts {
     /// MQTT keep-alive, seconds.
     #[arg(long, default_value_t = 60)]
     pub keepalive: u16,
+    /// Persistent sessions: MQTT 5 Session Expiry Interval (seconds) in
+    /// CONNECT; for MQTT 3.1.1 any value > 0 means Clean Session = 0. With
+    /// Kumo's store this measures QoS 1/2 to persistent sessions, which are
+    /// acknowledged only once on disk (durability = "sync").
+    #[arg(long, default_value_t = 0)]
+    pub session_expiry: u32,
 
     // --- transport ---
     /// Use TLS.

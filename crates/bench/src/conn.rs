@@ -78,10 +78,15 @@ pub async fn connect(ctx: &Ctx, index: usize, client_id: String) -> Result<Clien
     let mut props = Properties::default();
     if version.is_v5() {
         props.receive_maximum = Some(o.inflight.max(1));
+        if o.session_expiry > 0 {
+            props.session_expiry_interval = Some(o.session_expiry);
+        }
     }
     let connect = Packet::Connect(Box::new(Connect {
         protocol: version,
-        clean_start: true,
+        // MQTT 5 starts a new session either way (it persists through its
+        // expiry); MQTT 3.1.1 can only ask for persistence by not cleaning.
+        clean_start: version.is_v5() || o.session_expiry == 0,
         keep_alive: o.keepalive,
         client_id,
         will: None,

@@ -191,13 +191,13 @@ impl Inner {
                     // The session now outlives its connection: the store
                     // keeps it (and, from here on, its QoS 1/2 messages).
                     let mut ops = vec![Op::SessionPut(SessionRecord {
-                        client_id: client_id.to_owned(),
+                        client_id: session.client_id.clone(),
                         expiry,
                         disconnected_at: None,
                     })];
                     if !st.persisted {
                         ops.extend(st.subscriptions.iter().map(|(raw, sub)| Op::Subscribe {
-                            client_id: client_id.to_owned(),
+                            client_id: session.client_id.clone(),
                             sub: persist::subscription_record(sub, raw),
                         }));
                     }

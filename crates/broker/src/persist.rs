@@ -105,12 +105,12 @@ impl Inner {
 
     pub(crate) fn persist_session(
         &self,
-        client_id: &str,
+        client_id: &Arc<str>,
         expiry: u32,
         disconnected_at: Option<u64>,
     ) {
         self.persist([Op::SessionPut(SessionRecord {
-            client_id: client_id.to_owned(),
+            client_id: client_id.clone(),
             expiry,
             disconnected_at,
         })]);
@@ -189,7 +189,7 @@ pub(crate) fn restore(inner: &Arc<Inner>, snapshot: Snapshot) {
             .sessions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(record.client_id.clone(), session.clone());
+            .insert(record.client_id.to_string(), session.clone());
         let disconnected_at = record.disconnected_at.unwrap_or(now_ms);
         if record.disconnected_at.is_none() {
             inner.persist_session(&record.client_id, record.expiry, Some(disconnected_at));

@@ -186,10 +186,10 @@ impl Inner {
         {
             let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
             if sessions
-                .get(&session.client_id)
+                .get(&*session.client_id)
                 .is_some_and(|s| Arc::ptr_eq(s, session))
             {
-                sessions.remove(&session.client_id);
+                sessions.remove(&*session.client_id);
             }
         }
         self.drop_subscriptions(session);

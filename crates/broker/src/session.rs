@@ -204,7 +204,7 @@ pub struct Session {
     /// Unique for the broker's lifetime; a new session for the same client
     /// ID (clean start) gets a new id.
     pub id: u64,
-    pub client_id: String,
+    pub client_id: Arc<str>,
     state: Mutex<State>,
     /// Wakes the attached connection's writer.
     pub notify: Notify,
@@ -213,10 +213,10 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(id: u64, client_id: String, expiry: u32) -> Arc<Session> {
+    pub fn new(id: u64, client_id: impl Into<Arc<str>>, expiry: u32) -> Arc<Session> {
         Arc::new(Session {
             id,
-            client_id,
+            client_id: client_id.into(),
             state: Mutex::new(State {
                 expiry,
                 ..State::default()

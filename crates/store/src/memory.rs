@@ -13,10 +13,10 @@ use crate::{
 
 #[derive(Debug, Default)]
 struct Tables {
-    sessions: BTreeMap<String, SessionRecord>,
-    subscriptions: BTreeMap<(String, String), SubscriptionRecord>,
-    queued: BTreeMap<(String, u64), QueuedRecord>,
-    wills: BTreeMap<String, WillRecord>,
+    sessions: BTreeMap<Arc<str>, SessionRecord>,
+    subscriptions: BTreeMap<(Arc<str>, String), SubscriptionRecord>,
+    queued: BTreeMap<(Arc<str>, u64), QueuedRecord>,
+    wills: BTreeMap<Arc<str>, WillRecord>,
     retained: BTreeMap<String, StoredMessage>,
 }
 
@@ -44,7 +44,7 @@ impl Backend for MemoryBackend {
         let mut t = self.data.0.lock().unwrap_or_else(|e| e.into_inner());
         let t = &mut *t;
         let mut snapshot = Snapshot::default();
-        let expired: Vec<String> = t
+        let expired: Vec<Arc<str>> = t
             .sessions
             .values()
             .filter(|s| s.expires_at(now_ms).is_some_and(|at| at <= now_ms))

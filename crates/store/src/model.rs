@@ -1,5 +1,7 @@
 //! The records a backend stores and the changes it applies.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 /// A message as stored: the packet it travels as, opaque to the store (the
@@ -40,7 +42,7 @@ pub struct WillRecord {
 /// A session's header: everything but its subscriptions and queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
-    pub client_id: String,
+    pub client_id: Arc<str>,
     /// Session Expiry Interval, seconds; `u32::MAX` never expires.
     pub expiry: u32,
     /// Unix milliseconds when its client disconnected; `None` while
@@ -63,7 +65,8 @@ impl SessionRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedRecord {
     /// Position in the session's queue; delivery order is ascending `seq`.
-    /// Never reused for a client ID, not even by a later session of it.
+    /// Unique in the store (the broker numbers every queued message from
+    /// one counter), never reused for a client ID.
     pub seq: u64,
     /// Delivery QoS (1 or 2: QoS 0 messages are never stored).
     pub qos: u8,
@@ -82,6 +85,8 @@ pub struct RetainedRecord {
 }
 
 /// One change. A batch of ops is applied in order, in one transaction.
+/// Client IDs are shared (`Arc<str>`): the broker emits many ops per
+/// session and should not copy its ID into each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// Create or update a session's header (subscriptions, queue and will
@@ -89,34 +94,34 @@ pub enum Op {
     SessionPut(SessionRecord),
     /// Forget a session with its subscriptions, queue and will.
     SessionDelete {
-        client_id: String,
+        client_id: Arc<str>,
     },
     /// Add or replace a subscription (by filter).
     Subscribe {
-        client_id: String,
+        client_id: Arc<str>,
         sub: SubscriptionRecord,
     },
     Unsubscribe {
-        client_id: String,
+        client_id: Arc<str>,
         filter: String,
     },
     /// Append a message to a session's queue.
     Enqueue {
-        client_id: String,
+        client_id: Arc<str>,
         record: QueuedRecord,
     },
     /// The message was delivered and acknowledged (or expired, or dropped).
     Dequeue {
-        client_id: String,
+        client_id: Arc<str>,
         seq: u64,
     },
     /// Store (replace) the session's pending will.
     WillSet {
-        client_id: String,
+        client_id: Arc<str>,
         will: WillRecord,
     },
     WillClear {
-        client_id: String,
+        client_id: Arc<str>,
     },
     /// Store (replace) the retained message of a topic.
     RetainSet(RetainedRecord),

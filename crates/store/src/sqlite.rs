@@ -46,15 +46,15 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (client_id, filter)
      ) WITHOUT ROWID;
      CREATE TABLE queued (
+         seq        INTEGER PRIMARY KEY,
          client_id  TEXT NOT NULL,
-         seq        INTEGER NOT NULL,
          qos        INTEGER NOT NULL,
          retain     INTEGER NOT NULL,
          sub_ids    BLOB NOT NULL,
          packet     BLOB NOT NULL,
-         expires_at INTEGER,
-         PRIMARY KEY (client_id, seq)
-     ) WITHOUT ROWID;
+         expires_at INTEGER
+     );
+     CREATE INDEX queued_by_client ON queued (client_id);
      CREATE TABLE will (
          client_id  TEXT PRIMARY KEY,
          at         INTEGER NOT NULL,
@@ -261,7 +261,7 @@ fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
         }
         Op::Unsubscribe { client_id, filter } => {
             tx.prepare_cached("DELETE FROM subscription WHERE client_id = ?1 AND filter = ?2")?
-                .execute([client_id, filter])?;
+                .execute(params![client_id, filter])?;
         }
         Op::Enqueue {
             client_id,
@@ -282,7 +282,7 @@ fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
             ])?;
         }
         Op::Dequeue { client_id, seq } => {
-            tx.prepare_cached("DELETE FROM queued WHERE client_id = ?1 AND seq = ?2")?
+            tx.prepare_cached("DELETE FROM queued WHERE seq = ?2 AND client_id = ?1")?
                 .execute(params![client_id, *seq as i64])?;
         }
         Op::WillSet { client_id, will } => {

@@ -6,7 +6,7 @@
 //! in the next batch, so the more connections submit, the more each fsync
 //! carries: the cost is amortised, never skipped.
 
-use std::collections::HashSet;
+use foldhash::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -188,7 +188,16 @@ impl Store {
     }
 }
 
+/// A batch this large means many connections are submitting: worth a
+/// short [`COMMIT_DELAY`] before the next commit (as PostgreSQL's
+/// `commit_delay`). Measured with kumo-bench p2p QoS 1 to persistent
+/// sessions: broker CPU per message falls by about a quarter at 1-2 ms,
+/// throughput stays within run-to-run noise.
+const BUSY_BATCH: usize = 256;
+const COMMIT_DELAY: Duration = Duration::from_millis(1);
+
 fn run(mut backend: impl Backend, shared: &Shared, durability: Durability) {
+    let mut last_batch = 0;
     loop {
         let (mut ops, batch) = {
             let mut pending = shared.lock();
@@ -198,20 +207,27 @@ fn run(mut backend: impl Backend, shared: &Shared, durability: Durability) {
             if pending.ops.is_empty() {
                 return; // closed, nothing left
             }
-            if let Durability::Async { flush_interval } = durability {
+            let linger = match durability {
                 // Let the batch fill for up to the flush interval.
-                if !pending.closed {
-                    pending = shared
-                        .wake
-                        .wait_timeout_while(pending, flush_interval, |p| !p.closed)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
+                Durability::Async { flush_interval } => flush_interval,
+                // Under load, wait a moment before committing: messages
+                // acknowledged by their subscribers meanwhile cancel out
+                // (coalesce) instead of being written and deleted.
+                Durability::Sync if last_batch >= BUSY_BATCH => COMMIT_DELAY,
+                Durability::Sync => Duration::ZERO,
+            };
+            if !linger.is_zero() && !pending.closed {
+                pending = shared
+                    .wake
+                    .wait_timeout_while(pending, linger, |p| !p.closed)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
             }
             let ops = std::mem::take(&mut pending.ops);
             let batch = std::mem::take(&mut pending.batch);
             (ops, batch)
         };
+        last_batch = ops.len();
         coalesce(&mut ops);
         let result = if ops.is_empty() {
             Ok(())
@@ -230,34 +246,34 @@ fn run(mut backend: impl Backend, shared: &Shared, durability: Durability) {
 /// is never written. Order of what remains is kept. Relies on the caller's
 /// promise that a `seq` is never reused for a client ID.
 pub(crate) fn coalesce(ops: &mut Vec<Op>) {
-    let dequeued: HashSet<(&str, u64)> = ops
-        .iter()
-        .filter_map(|op| match op {
-            Op::Dequeue { client_id, seq } => Some((client_id.as_str(), *seq)),
-            _ => None,
-        })
-        .collect();
-    if dequeued.is_empty() {
-        return;
-    }
-    let mut cancelled: HashSet<(String, u64)> = HashSet::new();
-    for op in ops.iter() {
-        if let Op::Enqueue { client_id, record } = op {
-            if dequeued.contains(&(client_id.as_str(), record.seq)) {
-                cancelled.insert((client_id.clone(), record.seq));
+    // Position of each Enqueue, by (client ID, seq).
+    let mut enqueued: HashMap<(&str, u64), usize> = HashMap::default();
+    let mut drop = vec![false; ops.len()];
+    let mut any = false;
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            Op::Enqueue { client_id, record } => {
+                enqueued.insert((client_id, record.seq), i);
             }
+            Op::Dequeue { client_id, seq } => {
+                // Sequence numbers never repeat for a client ID (not even
+                // across a new session), so a pair always means the same message.
+                if let Some(j) = enqueued.remove(&(client_id.as_ref(), *seq)) {
+                    drop[i] = true;
+                    drop[j] = true;
+                    any = true;
+                }
+            }
+            _ => {}
         }
     }
-    if cancelled.is_empty() {
-        return;
+    if any {
+        let mut i = 0;
+        ops.retain(|_| {
+            i += 1;
+            !drop[i - 1]
+        });
     }
-    // Sequence numbers never repeat for a client ID (not even across a
-    // new session), so a pair always means the same message.
-    ops.retain(|op| match op {
-        Op::Enqueue { client_id, record } => !cancelled.contains(&(client_id.clone(), record.seq)),
-        Op::Dequeue { client_id, seq } => !cancelled.contains(&(client_id.clone(), *seq)),
-        _ => true,
-    });
 }
 
 #[cfg(test)]

@@ -197,7 +197,7 @@ fn dequeue_removes_exactly_that_message(h: &dyn Harness) {
             Op::SessionPut(session("b", 60, None)),
             enqueue("a", queued(1, "a1")),
             enqueue("a", queued(2, "a2")),
-            enqueue("b", queued(1, "b1")),
+            enqueue("b", queued(3, "b1")),
         ],
     );
     apply(
@@ -289,11 +289,7 @@ fn expired_sessions_are_gone_and_their_wills_returned(h: &dyn Harness) {
     );
     drop(b);
     let s = reload(h, NOW);
-    let ids: Vec<&str> = s
-        .sessions
-        .iter()
-        .map(|(r, _)| r.client_id.as_str())
-        .collect();
+    let ids: Vec<&str> = s.sessions.iter().map(|(r, _)| &*r.client_id).collect();
     assert_eq!(ids, vec!["forever", "recent", "was-online"]);
     assert_eq!(s.orphan_wills, vec![will]);
     // What load dropped stays dropped.
@@ -375,7 +371,7 @@ fn rows_of_unknown_sessions_are_dropped(h: &dyn Harness) {
 
     let mut b = h.open();
     b.load(NOW).unwrap();
-    apply(&mut b, vec![enqueue("nobody", queued(1, "m"))]);
+    apply(&mut b, vec![enqueue("nobody", queued(2, "m"))]);
     drop(b);
     reload(h, NOW); // drops the orphan row
     let mut b = h.open();
@@ -386,7 +382,7 @@ fn rows_of_unknown_sessions_are_dropped(h: &dyn Harness) {
     let nobody = s
         .sessions
         .iter()
-        .find(|(r, _)| r.client_id == "nobody")
+        .find(|(r, _)| &*r.client_id == "nobody")
         .unwrap();
     assert!(
         nobody.1.queue.is_empty(),
