@@ -188,16 +188,7 @@ impl Store {
     }
 }
 
-/// A batch this large means many connections are submitting: worth a
-/// short [`COMMIT_DELAY`] before the next commit (as PostgreSQL's
-/// `commit_delay`). Measured with kumo-bench p2p QoS 1 to persistent
-/// sessions: broker CPU per message falls by about a quarter at 1-2 ms,
-/// throughput stays within run-to-run noise.
-const BUSY_BATCH: usize = 256;
-const COMMIT_DELAY: Duration = Duration::from_millis(1);
-
 fn run(mut backend: impl Backend, shared: &Shared, durability: Durability) {
-    let mut last_batch = 0;
     loop {
         let (mut ops, batch) = {
             let mut pending = shared.lock();
@@ -207,27 +198,24 @@ fn run(mut backend: impl Backend, shared: &Shared, durability: Durability) {
             if pending.ops.is_empty() {
                 return; // closed, nothing left
             }
-            let linger = match durability {
-                // Let the batch fill for up to the flush interval.
-                Durability::Async { flush_interval } => flush_interval,
-                // Under load, wait a moment before committing: messages
-                // acknowledged by their subscribers meanwhile cancel out
-                // (coalesce) instead of being written and deleted.
-                Durability::Sync if last_batch >= BUSY_BATCH => COMMIT_DELAY,
-                Durability::Sync => Duration::ZERO,
-            };
-            if !linger.is_zero() && !pending.closed {
-                pending = shared
-                    .wake
-                    .wait_timeout_while(pending, linger, |p| !p.closed)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+            if let Durability::Async { flush_interval } = durability {
+                // Let the batch fill for up to the flush interval. (Sync
+                // commits at once: under load, a commit delay as in
+                // PostgreSQL cut CPU per message by a quarter through more
+                // coalescing, but cost throughput, which is bound by how
+                // fast acknowledgements come back.)
+                if !pending.closed {
+                    pending = shared
+                        .wake
+                        .wait_timeout_while(pending, flush_interval, |p| !p.closed)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
             }
             let ops = std::mem::take(&mut pending.ops);
             let batch = std::mem::take(&mut pending.batch);
             (ops, batch)
         };
-        last_batch = ops.len();
         coalesce(&mut ops);
         let result = if ops.is_empty() {
             Ok(())
