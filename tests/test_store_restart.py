@@ -120,3 +120,48 @@ def test_a_foreign_file_in_place_of_the_store_is_refused_and_left_alone(kumo_fac
     assert r.returncode == 1, out
     assert "not a Kumo data file" in out and "kumo.db" in out, out
     assert db.read_bytes() == foreign
+
+
+def test_a_full_store_refuses_acknowledgements_and_loses_nothing_acknowledged(kumo_factory):
+    """Issue 4: a store that fills up (here: store.max_size_mb, which fails
+    exactly as a full disk does) refuses what it cannot keep, says why, and
+    keeps serving; what it acknowledged before is all delivered."""
+    from helpers import raw_client
+
+    server = kumo_factory("[store]\nmax_size_mb = 1\n")
+    client_id, topic = unique("full"), f"store/{unique('full')}"
+    _subscribe_persistent(server, 5, client_id, topic)
+    pub = raw_client(server, 5)
+    payload = b"x" * 4096
+    acked, refusal = [], None
+    for i in range(1000):
+        ack = pub.publish(topic, payload + str(i).encode(), qos=1)
+        if ack.reason == 0x97:  # Quota exceeded
+            refusal = ack
+            break
+        assert ack.reason in (0x00, 0x10), f"unexpected PUBACK reason {ack.reason:#x}"
+        acked.append(i)
+    assert refusal is not None, "the store never filled up"
+    assert "storage full" in refusal.props.get("reason_string", ""), refusal.props
+    assert len(acked) > 50
+
+    # MQTT 3.1.1 has no refusing PUBACK: the client is disconnected instead.
+    v3 = raw_client(server, 4)
+    from helpers import build_publish
+    v3.send(build_publish(4, topic, payload, qos=1, packet_id=1))
+    v3.wait_closed()
+
+    # Still serving: QoS 0 and messages nobody stores go through.
+    assert server.alive()
+    other = paho_client(server, 5)
+    other.subscribe("store/other", qos=1)
+    paho_client(server, 5).publish("store/other", b"still here", qos=1)
+    other.messages.wait_payload(b"still here")
+
+    # Everything acknowledged is there after a restart.
+    assert server.stop() == 0
+    server.start()
+    sub = _resume(server, 5, client_id)
+    msgs = sub.messages.wait_for(len(acked))
+    got = [int(m.payload[len(payload):]) for m in msgs]
+    assert got[:len(acked)] == acked

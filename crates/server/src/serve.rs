@@ -75,7 +75,12 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
     }
     let tls = tls::build(identity, &config.tls)?;
     let store_path = SqliteBackend::file_in(&config.data_dir);
-    let backend = SqliteBackend::open(&store_path).map_err(Failure::runtime)?;
+    let mut backend = SqliteBackend::open(&store_path).map_err(Failure::runtime)?;
+    if config.store.max_size_mb > 0 {
+        backend
+            .set_max_size(Some(config.store.max_size_mb * 1024 * 1024))
+            .map_err(Failure::runtime)?;
+    }
     let (store, snapshot) =
         Store::open(backend, config.store.durability(), now_ms()).map_err(Failure::runtime)?;
     info!(path = %store_path.display(), durability = ?config.store.durability(), "store opened");

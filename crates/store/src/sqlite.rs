@@ -132,6 +132,23 @@ impl SqliteBackend {
         Ok(backend)
     }
 
+    /// Cap the file at about `bytes` (rounded down to whole pages). Writes
+    /// that would grow it further fail with [`StoreError::Full`], exactly as
+    /// a full disk does; `None` lifts the cap.
+    pub fn set_max_size(&mut self, bytes: Option<u64>) -> Result<(), StoreError> {
+        let page: i64 = self
+            .conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let pages = match bytes {
+            Some(b) => (b / page.max(1) as u64).clamp(1, i64::MAX as u64) as i64,
+            None => 0xFFFF_FFFE, // SQLite's default maximum
+        };
+        self.conn
+            .pragma_update(None, "max_page_count", pages)
+            .map_err(|e| self.err(e))
+    }
+
     fn err(&self, e: rusqlite::Error) -> StoreError {
         map_err(&self.path.display().to_string(), e)
     }

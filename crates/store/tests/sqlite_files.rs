@@ -119,3 +119,43 @@ fn a_new_store_is_a_wal_mode_kumo_file_at_the_current_schema() {
     drop(c);
     drop(SqliteBackend::open(&path).unwrap());
 }
+
+#[test]
+fn a_full_store_says_so_and_keeps_what_it_had() {
+    use bytes::Bytes;
+    use kumo_store::{Op, RetainedRecord, StoredMessage};
+    let dir = tempfile::tempdir().unwrap();
+    let path = SqliteBackend::file_in(dir.path());
+    let mut b = SqliteBackend::open(&path).unwrap();
+    b.load(0).unwrap();
+    b.set_max_size(Some(64 * 1024)).unwrap();
+    let op = |i: usize| {
+        Op::RetainSet(RetainedRecord {
+            topic: format!("t/{i}"),
+            message: StoredMessage {
+                packet: Bytes::from(vec![7u8; 2000]),
+                expires_at: None,
+            },
+        })
+    };
+    let mut stored = 0;
+    let err = loop {
+        match b.apply(&[op(stored)]) {
+            Ok(()) => stored += 1,
+            Err(e) => break e,
+        }
+        assert!(stored < 1000, "the cap was never hit");
+    };
+    assert!(matches!(err, StoreError::Full(_)), "{err:?}");
+    assert!(err.to_string().contains("storage full"), "{err}");
+    // A batch that does not fit leaves no trace; what was stored stays.
+    let half = [op(10_000), op(10_001), op(10_002)];
+    assert!(b.apply(&half).is_err());
+    drop(b);
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let s = b.load(0).unwrap();
+    assert_eq!(s.retained.len(), stored);
+    // Lifting the cap makes room again.
+    b.set_max_size(None).unwrap();
+    b.apply(&half).unwrap();
+}

@@ -62,6 +62,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("log.format", Str),
     ("store.durability", Str),
     ("store.flush_interval_ms", UInt(60_000)),
+    ("store.max_size_mb", UInt(u32::MAX as u64)),
 ];
 
 /// Variables with the `KUMO_` prefix that are not overrides.

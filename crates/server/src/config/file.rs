@@ -77,6 +77,7 @@ pub struct MqttFile {
 pub struct StoreFile {
     pub durability: Option<DurabilityName>,
     pub flush_interval_ms: Option<u64>,
+    pub max_size_mb: Option<u64>,
 }
 
 /// `store.durability`: when an acknowledged message is on disk.

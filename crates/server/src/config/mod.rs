@@ -142,6 +142,8 @@ pub struct StoreConfig {
     /// Under `durability = "async"`: the longest an acknowledged change
     /// waits before it is committed.
     pub flush_interval_ms: u64,
+    /// Cap on the store file, MiB; 0 = only the disk limits it.
+    pub max_size_mb: u64,
 }
 
 impl StoreConfig {
@@ -337,6 +339,7 @@ fn resolve(f: FileConfig) -> Result<Config, ResolveError> {
     let store = StoreConfig {
         durability: f.store.durability.unwrap_or_default(),
         flush_interval_ms,
+        max_size_mb: f.store.max_size_mb.unwrap_or(0),
     };
 
     Ok(Config {
