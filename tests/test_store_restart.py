@@ -165,3 +165,51 @@ def test_a_full_store_refuses_acknowledgements_and_loses_nothing_acknowledged(ku
     msgs = sub.messages.wait_for(len(acked))
     got = [int(m.payload[len(payload):]) for m in msgs]
     assert got[:len(acked)] == acked
+
+
+def _dying_client(server, client_id, topic, delay):
+    """An MQTT 5 client with a persistent session and a delayed will, whose
+    connection then drops without DISCONNECT."""
+    from helpers import raw_client
+
+    c = raw_client(server, 5, client_id, clean=True, props={"session_expiry_interval": 3600},
+                   will=dict(topic=topic, payload=b"last words", qos=1,
+                             props={"will_delay_interval": delay}))
+    c.close()
+
+
+def test_a_delayed_will_outlives_a_restart_and_is_published_after_it(kumo_factory):
+    """The will-delay timer is part of the persistent session: a restart in
+    the middle of the delay neither publishes the will early (nobody is
+    subscribed before the restart, so an early will would be lost and this
+    test would time out) nor forgets it."""
+    from helpers import raw_client
+
+    server = kumo_factory()
+    topic = f"store/{unique('will')}"
+    _dying_client(server, unique("dying"), topic, delay=3)
+    assert server.stop() == 0
+    server.start()
+    w = raw_client(server, 5)
+    w.subscribe(topic, qos=1)
+    [p] = w.recv_publishes(1, timeout=20)
+    assert p.payload == b"last words"
+
+
+def test_reconnecting_after_a_restart_still_cancels_the_will(kumo_factory):
+    """v5 [MQTT-3.1.3-9], across a restart: the session comes back within the
+    will delay, so the will is never sent."""
+    from helpers import raw_barrier, raw_client
+
+    server = kumo_factory()
+    topic, client_id = f"store/{unique('will')}", unique("back")
+    _dying_client(server, client_id, topic, delay=2)
+    server.kill()  # a crash, this time
+    server.start()
+    w = raw_client(server, 5)
+    w.subscribe(topic, qos=1)
+    back = raw_client(server, 5, client_id, clean=False, props={"session_expiry_interval": 3600})
+    assert back.connack.session_present is True
+    wait_past(2.5)  # the delay passing is what is under test
+    before = raw_barrier(raw_client(server, 5), w, topic)
+    assert not before, f"will published although the session came back: {before}"

@@ -169,7 +169,7 @@ impl Inner {
                     drop(sessions);
                     // The old session ends here, so a will still waiting out
                     // its delay is due now [MQTT-3.1.2-8].
-                    if let Some(will) = self.take_pending_will(s.id) {
+                    if let Some(will) = self.take_pending_will(&s) {
                         self.publish(will);
                     }
                     self.end_session(&s);
@@ -207,7 +207,7 @@ impl Inner {
             }
             drop(sessions);
             // Resumed within the will delay: the will is not sent.
-            self.take_pending_will(session.id);
+            self.take_pending_will(&session);
             return (session, present);
         }
     }

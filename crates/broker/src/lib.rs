@@ -65,6 +65,8 @@ pub struct Broker {
 /// A will waiting for its delay to pass.
 struct PendingWill {
     generation: u64,
+    /// Whose will it is (to clear it from the store once sent or cancelled).
+    client_id: Arc<str>,
     message: Arc<Message>,
 }
 
@@ -185,7 +187,12 @@ impl Broker {
         {
             tracing::warn!("connections still open after 5 s; closing anyway");
         }
-        let wills: Vec<_> = {
+        // Without a store the sessions end here, so their delayed wills are
+        // due now. With one, sessions and their will timers outlive the
+        // restart: a client that reconnects in time still cancels its will.
+        let wills: Vec<_> = if inner.store.is_some() {
+            Vec::new()
+        } else {
             let mut pending = inner
                 .pending_wills
                 .lock()

@@ -140,6 +140,9 @@ pub(crate) fn restore(inner: &Arc<Inner>, snapshot: Snapshot) {
     let now_ms = now_ms();
     let mut max_seq = 0;
     let (mut sessions_n, mut queued_n) = (0usize, 0usize);
+    // Wills whose delay ran out while Kumo was down: published once
+    // everything is restored (their subscribers included).
+    let mut due_wills = Vec::new();
     for (record, loaded) in snapshot.sessions {
         let session = Session::new(inner.new_id(), record.client_id.clone(), record.expiry);
         {
@@ -190,6 +193,15 @@ pub(crate) fn restore(inner: &Arc<Inner>, snapshot: Snapshot) {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(record.client_id.to_string(), session.clone());
+        if let Some(w) = &loaded.will {
+            match Message::from_stored(&w.message, now, now_ms) {
+                Ok(msg) if w.at <= now_ms => due_wills.push((record.client_id.clone(), msg)),
+                Ok(msg) => inner.arm_will(&session, 0, msg, Duration::from_millis(w.at - now_ms)),
+                Err(e) => {
+                    tracing::warn!(client_id = %record.client_id, error = %e, "stored will unreadable; skipped")
+                }
+            }
+        }
         let disconnected_at = record.disconnected_at.unwrap_or(now_ms);
         if record.disconnected_at.is_none() {
             inner.persist_session(&record.client_id, record.expiry, Some(disconnected_at));
@@ -224,6 +236,10 @@ pub(crate) fn restore(inner: &Arc<Inner>, snapshot: Snapshot) {
         retained = snapshot.retained.len(),
         "state restored"
     );
+    for (client_id, msg) in due_wills {
+        inner.persist([Op::WillClear { client_id }]);
+        inner.publish(msg);
+    }
     for w in snapshot.orphan_wills {
         if let Ok(msg) = Message::from_stored(&w.message, now, now_ms) {
             inner.publish(msg);

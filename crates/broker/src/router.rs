@@ -15,7 +15,7 @@ use crate::message::Message;
 use crate::persist;
 use crate::session::{Durable, Enqueued, OutMsg, Session, Subscription};
 use crate::{Compat, Inner, PendingWill};
-use kumo_store::{Commit, Op, RetainedRecord};
+use kumo_store::{Commit, Op, RetainedRecord, WillRecord};
 
 /// A session's share of one publish: the aggregate of its matching
 /// subscriptions ([MQTT-3.3.4-2]: maximum QoS; all subscription identifiers).
@@ -259,10 +259,37 @@ impl Inner {
         expiry: u32,
     ) {
         let delay = delay.min(expiry);
-        if delay == 0 || self.shutting_down.load(Ordering::SeqCst) {
+        let stopping = self.shutting_down.load(Ordering::SeqCst);
+        let persisted = session.lock().persisted;
+        if delay == 0 || stopping && !persisted {
             self.publish(will);
             return;
         }
+        if persisted {
+            let at = persist::now_ms() + u64::from(delay) * 1000;
+            let message = will.to_stored();
+            self.persist([Op::WillSet {
+                client_id: session.client_id.clone(),
+                will: WillRecord { at, message },
+            }]);
+        }
+        self.arm_will(
+            session,
+            generation,
+            will,
+            Duration::from_secs(u64::from(delay)),
+        );
+    }
+
+    /// Keep a will pending and publish it after `delay`, unless its session
+    /// is resumed (or the will otherwise taken) first.
+    pub(crate) fn arm_will(
+        self: &Arc<Self>,
+        session: &Session,
+        generation: u64,
+        will: Arc<Message>,
+        delay: Duration,
+    ) {
         self.pending_wills
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -270,13 +297,14 @@ impl Inner {
                 session.id,
                 PendingWill {
                     generation,
+                    client_id: session.client_id.clone(),
                     message: will,
                 },
             );
         let inner = self.clone();
         let session_id = session.id;
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
+            tokio::time::sleep(delay).await;
             inner.fire_pending_will(session_id, generation);
         });
     }
@@ -286,21 +314,27 @@ impl Inner {
         let will = {
             let mut pending = self.pending_wills.lock().unwrap_or_else(|e| e.into_inner());
             match pending.get(&session_id) {
-                Some(w) if w.generation == generation => {
-                    pending.remove(&session_id).map(|w| w.message)
-                }
+                Some(w) if w.generation == generation => pending.remove(&session_id),
                 _ => None,
             }
         };
         if let Some(w) = will {
-            self.publish(w);
+            self.persist([Op::WillClear {
+                client_id: w.client_id,
+            }]);
+            self.publish(w.message);
         }
     }
 
     /// Remove and return a session's pending will, whatever its generation.
-    pub(crate) fn take_pending_will(&self, session_id: u64) -> Option<Arc<Message>> {
+    pub(crate) fn take_pending_will(&self, session: &Session) -> Option<Arc<Message>> {
         let mut pending = self.pending_wills.lock().unwrap_or_else(|e| e.into_inner());
-        pending.remove(&session_id).map(|w| w.message)
+        let w = pending.remove(&session.id)?;
+        drop(pending);
+        self.persist([Op::WillClear {
+            client_id: w.client_id,
+        }]);
+        Some(w.message)
     }
 }
 
