@@ -14,7 +14,10 @@
 //! refused at open and never written to. The schema version lives in
 //! `user_version`; [`MIGRATIONS`] upgrade older files in place.
 
+mod blocks;
+
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,6 +28,7 @@ use crate::{
     Backend, Op, QueuedRecord, RetainedRecord, SessionRecord, Snapshot, StoreError, StoredMessage,
     SubscriptionRecord, WillRecord,
 };
+use blocks::{Blocks, ReadError};
 
 /// `application_id` of a Kumo store: "KUMO" in ASCII.
 pub const APPLICATION_ID: i32 = 0x4B55_4D4F;
@@ -45,16 +49,15 @@ const MIGRATIONS: &[&str] = &[
          sub_id    INTEGER,
          PRIMARY KEY (client_id, filter)
      ) WITHOUT ROWID;
-     CREATE TABLE queued (
-         seq        INTEGER PRIMARY KEY,
-         client_id  TEXT NOT NULL,
-         qos        INTEGER NOT NULL,
-         retain     INTEGER NOT NULL,
-         sub_ids    BLOB NOT NULL,
-         packet     BLOB NOT NULL,
-         expires_at INTEGER
+     CREATE TABLE queued_block (
+         block     INTEGER PRIMARY KEY,
+         client_id TEXT NOT NULL,
+         records   BLOB NOT NULL
      );
-     CREATE INDEX queued_by_client ON queued (client_id);
+     CREATE INDEX queued_block_by_client ON queued_block (client_id);
+     CREATE TABLE dequeued (
+         seq INTEGER PRIMARY KEY
+     );
      CREATE TABLE will (
          client_id  TEXT PRIMARY KEY,
          at         INTEGER NOT NULL,
@@ -77,6 +80,8 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 pub struct SqliteBackend {
     conn: Connection,
     path: PathBuf,
+    /// Where each queued message lives (see `blocks.rs`).
+    blocks: Blocks,
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -127,6 +132,7 @@ impl SqliteBackend {
         let mut backend = SqliteBackend {
             conn,
             path: path.to_path_buf(),
+            blocks: Blocks::default(),
         };
         backend.check_and_migrate()?;
         Ok(backend)
@@ -238,21 +244,58 @@ fn ms(v: Option<u64>) -> Option<i64> {
     v.map(|v| v.min(i64::MAX as u64) as i64)
 }
 
-fn sub_ids_blob(ids: &[u32]) -> Vec<u8> {
-    ids.iter().flat_map(|id| id.to_le_bytes()).collect()
-}
-
-fn sub_ids_from(blob: &[u8]) -> Vec<u32> {
-    blob.chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
 fn message(packet: Vec<u8>, expires_at: Option<i64>) -> StoredMessage {
     StoredMessage {
         packet: Bytes::from(packet),
         expires_at: expires_at.map(|v| v.max(0) as u64),
     }
+}
+
+/// Apply a batch inside `tx`. A batch's messages for one session become one
+/// block, written after the other ops; a message dequeued in the same batch
+/// never reaches it.
+fn apply_batch(tx: &Transaction<'_>, blocks: &mut Blocks, ops: &[Op]) -> rusqlite::Result<()> {
+    let mut open: Vec<(Arc<str>, Vec<QueuedRecord>)> = Vec::new();
+    for op in ops {
+        match op {
+            Op::Enqueue { client_id, record } => {
+                match open.iter_mut().find(|(c, _)| c == client_id) {
+                    Some((_, records)) => records.push(record.clone()),
+                    None => open.push((client_id.clone(), vec![record.clone()])),
+                }
+            }
+            Op::Dequeue { client_id, seq } => {
+                let pending =
+                    open.iter_mut()
+                        .find(|(c, _)| c == client_id)
+                        .and_then(|(_, records)| {
+                            records
+                                .iter()
+                                .position(|r| r.seq == *seq)
+                                .map(|i| (records, i))
+                        });
+                match pending {
+                    Some((records, i)) => {
+                        records.remove(i);
+                    }
+                    None => blocks.dequeue(tx, *seq)?,
+                }
+            }
+            Op::SessionDelete { client_id } => {
+                open.retain(|(c, _)| c != client_id);
+                blocks.delete_client(tx, client_id)?;
+                apply_one(tx, op)?;
+            }
+            _ => apply_one(tx, op)?,
+        }
+    }
+    for (client_id, mut records) in open {
+        if !records.is_empty() {
+            records.sort_by_key(|r| r.seq);
+            blocks.insert(tx, client_id, &records)?;
+        }
+    }
+    Ok(())
 }
 
 fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
@@ -265,7 +308,8 @@ fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
             .execute(params![s.client_id, s.expiry, ms(s.disconnected_at)])?;
         }
         Op::SessionDelete { client_id } => {
-            for table in ["session", "subscription", "queued", "will"] {
+            // (Its queued blocks: `apply_batch`.)
+            for table in ["session", "subscription", "will"] {
                 tx.prepare_cached(&format!("DELETE FROM {table} WHERE client_id = ?1"))?
                     .execute([client_id])?;
             }
@@ -280,27 +324,8 @@ fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
             tx.prepare_cached("DELETE FROM subscription WHERE client_id = ?1 AND filter = ?2")?
                 .execute(params![client_id, filter])?;
         }
-        Op::Enqueue {
-            client_id,
-            record: q,
-        } => {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO queued (client_id, seq, qos, retain, sub_ids, packet, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                client_id,
-                q.seq as i64,
-                q.qos,
-                q.retain,
-                sub_ids_blob(&q.sub_ids),
-                &q.message.packet[..],
-                ms(q.message.expires_at)
-            ])?;
-        }
-        Op::Dequeue { client_id, seq } => {
-            tx.prepare_cached("DELETE FROM queued WHERE seq = ?2 AND client_id = ?1")?
-                .execute(params![client_id, *seq as i64])?;
+        Op::Enqueue { .. } | Op::Dequeue { .. } => {
+            unreachable!("queue ops are applied by apply_batch")
         }
         Op::WillSet { client_id, will } => {
             tx.prepare_cached(
@@ -340,7 +365,7 @@ impl Backend for SqliteBackend {
         let shown = self.path.display().to_string();
         let now = ms(Some(now_ms)).unwrap_or(i64::MAX);
         let tx = self.conn.transaction().map_err(|e| map_err(&shown, e))?;
-        let load = || -> rusqlite::Result<Snapshot> {
+        let load = || -> Result<(Snapshot, Blocks), ReadError> {
             let mut snapshot = Snapshot::default();
             // Sessions whose client stayed away past their expiry (a session
             // still marked connected counts as disconnected now).
@@ -364,15 +389,15 @@ impl Backend for SqliteBackend {
                 &format!("DELETE FROM session WHERE client_id IN ({expired})"),
                 [now],
             )?;
-            for table in ["subscription", "queued", "will"] {
+            for table in ["subscription", "will"] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE client_id NOT IN (SELECT client_id FROM session)"),
                     [],
                 )?;
             }
-            tx.execute("DELETE FROM queued WHERE expires_at <= ?1", [now])?;
             tx.execute("DELETE FROM retained WHERE expires_at <= ?1", [now])?;
 
+            let (blocks, mut queues) = Blocks::read(&tx, now_ms)?;
             let mut st = tx.prepare(
                 "SELECT client_id, expiry, disconnected_at FROM session ORDER BY client_id",
             )?;
@@ -388,9 +413,6 @@ impl Backend for SqliteBackend {
             let mut subs = tx.prepare(
                 "SELECT filter, options, sub_id FROM subscription WHERE client_id = ?1 ORDER BY filter",
             )?;
-            let mut queued = tx.prepare(
-                "SELECT seq, qos, retain, sub_ids, packet, expires_at FROM queued WHERE client_id = ?1 ORDER BY seq",
-            )?;
             let mut will =
                 tx.prepare("SELECT at, packet, expires_at FROM will WHERE client_id = ?1")?;
             for record in sessions {
@@ -404,17 +426,7 @@ impl Backend for SqliteBackend {
                         })
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                let queue = queued
-                    .query_map([id], |r| {
-                        Ok(QueuedRecord {
-                            seq: r.get::<_, i64>(0)?.max(0) as u64,
-                            qos: r.get(1)?,
-                            retain: r.get(2)?,
-                            sub_ids: sub_ids_from(&r.get::<_, Vec<u8>>(3)?),
-                            message: message(r.get(4)?, r.get(5)?),
-                        })
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let queue = queues.remove(id).unwrap_or_default();
                 let will = will
                     .query_row([id], |r| {
                         Ok(WillRecord {
@@ -442,20 +454,41 @@ impl Backend for SqliteBackend {
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(snapshot)
+            Ok((snapshot, blocks))
         };
-        let snapshot = load().map_err(|e| map_err(&shown, e))?;
+        let (snapshot, blocks) = load().map_err(|e| match e {
+            ReadError::Sql(e) => map_err(&shown, e),
+            ReadError::Corrupt(detail) => StoreError::Corrupt {
+                path: shown.clone(),
+                detail,
+            },
+        })?;
         tx.commit().map_err(|e| map_err(&shown, e))?;
+        self.blocks = blocks;
         Ok(snapshot)
     }
 
     fn apply(&mut self, ops: &[Op]) -> Result<(), StoreError> {
         let shown = self.path.display().to_string();
         let tx = self.conn.transaction().map_err(|e| map_err(&shown, e))?;
-        for op in ops {
-            apply_one(&tx, op).map_err(|e| map_err(&shown, e))?;
+        let result = apply_batch(&tx, &mut self.blocks, ops).and_then(|()| tx.commit());
+        if let Err(e) = result {
+            // The transaction rolled back (dropping it does that): the block
+            // map may have moved ahead of the tables. Read it back.
+            let rebuilt = (|| {
+                let tx = self.conn.transaction()?;
+                let (blocks, _) = Blocks::read(&tx, 0)?;
+                tx.commit()?;
+                Ok::<_, ReadError>(blocks)
+            })();
+            match rebuilt {
+                Ok(blocks) => self.blocks = blocks,
+                Err(_) => {
+                    tracing::error!(path = %shown, "cannot re-read queued messages after a failed write")
+                }
+            }
+            return Err(map_err(&shown, e));
         }
-        // Dropping `tx` on an error above rolls the whole batch back.
-        tx.commit().map_err(|e| map_err(&shown, e))
+        Ok(())
     }
 }

@@ -219,6 +219,69 @@ fn dequeue_removes_exactly_that_message(h: &dyn Harness) {
     assert_eq!(queue_texts(&s.sessions[1].1), vec!["b1"]);
 }
 
+fn a_queue_drains_across_restarts(h: &dyn Harness) {
+    let mut b = h.open();
+    b.load(NOW).unwrap();
+    apply(&mut b, vec![Op::SessionPut(session("s", 60, None))]);
+    apply(
+        &mut b,
+        (1..=4)
+            .map(|i| enqueue("s", queued(i, &format!("m{i}"))))
+            .collect(),
+    );
+    apply(
+        &mut b,
+        (5..=6)
+            .map(|i| enqueue("s", queued(i, &format!("m{i}"))))
+            .collect(),
+    );
+    apply(
+        &mut b,
+        vec![Op::Dequeue {
+            client_id: "s".into(),
+            seq: 2,
+        }],
+    );
+    drop(b);
+    let mut b = h.open();
+    let s = b.load(NOW).unwrap();
+    assert_eq!(
+        queue_texts(&s.sessions[0].1),
+        vec!["m1", "m3", "m4", "m5", "m6"]
+    );
+    // Dequeue after a restart, across what were separate writes.
+    apply(
+        &mut b,
+        [1, 3, 4, 6]
+            .iter()
+            .map(|&seq| Op::Dequeue {
+                client_id: "s".into(),
+                seq,
+            })
+            .collect(),
+    );
+    apply(&mut b, vec![enqueue("s", queued(7, "m7"))]);
+    drop(b);
+    let mut b = h.open();
+    let s = b.load(NOW).unwrap();
+    assert_eq!(queue_texts(&s.sessions[0].1), vec!["m5", "m7"]);
+    apply(
+        &mut b,
+        vec![
+            Op::Dequeue {
+                client_id: "s".into(),
+                seq: 5,
+            },
+            Op::Dequeue {
+                client_id: "s".into(),
+                seq: 7,
+            },
+        ],
+    );
+    drop(b);
+    assert!(reload(h, NOW).sessions[0].1.queue.is_empty());
+}
+
 fn session_delete_takes_everything_with_it(h: &dyn Harness) {
     let mut b = h.open();
     b.load(NOW).unwrap();
@@ -495,6 +558,7 @@ backends!(
     a_session_comes_back_whole,
     dequeue_removes_exactly_that_message,
     session_delete_takes_everything_with_it,
+    a_queue_drains_across_restarts,
     expired_sessions_are_gone_and_their_wills_returned,
     expired_messages_are_not_loaded,
     rows_of_unknown_sessions_are_dropped,
