@@ -2,6 +2,7 @@
 //! to, then every packet the client sends, until the connection ends and the
 //! session is detached (will, expiry). Writes go through the writer task.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
@@ -48,6 +49,9 @@ struct Conn {
     /// acknowledge, in the order their PUBLISHes arrived ([MQTT-4.6.0-2]).
     /// Acks that need no commit queue behind them while any wait.
     acks: VecDeque<(Vec<Commit>, Packet)>,
+    /// Stored messages this client acknowledged, told to the store once
+    /// per read batch (a late Dequeue is harmless; none is ever early).
+    dequeued: RefCell<Vec<Op>>,
 }
 
 pub(crate) async fn run<S>(inner: Arc<Inner>, stream: S, info: ConnectionInfo)
@@ -154,12 +158,14 @@ where
         connect_expiry_zero: accepted.expiry == 0,
         congested: Vec::new(),
         acks: VecDeque::new(),
+        dequeued: RefCell::new(Vec::new()),
     };
 
     let keep_alive = accepted.keep_alive;
     let end = conn
         .read_loop(&mut rd, &mut buf, &control, keep_alive)
         .await;
+    conn.flush_dequeued();
 
     conn.outbox.close();
     session.notify.notify_one();
@@ -360,6 +366,7 @@ impl Conn {
                     reason = control.kicked() => return self.disconnect(reason),
                 }
             }
+            self.flush_dequeued();
             if let Some(end) = self.flush_acks() {
                 return end;
             }
@@ -448,6 +455,13 @@ impl Conn {
         None
     }
 
+    fn flush_dequeued(&self) {
+        let mut dequeued = self.dequeued.borrow_mut();
+        if !dequeued.is_empty() {
+            self.inner.persist(dequeued.drain(..));
+        }
+    }
+
     /// Acknowledge a PUBLISH once `commits` are durable (at once if none).
     fn ack_after(&mut self, commits: Vec<Commit>, packet: Packet) {
         if commits.is_empty() && self.acks.is_empty() {
@@ -461,7 +475,12 @@ impl Conn {
     /// wake the writer if messages are waiting for that slot.
     fn finish_outgoing(&self, mut st: MutexGuard<'_, State>, packet_id: u16) {
         if let Some(f) = st.inflight.remove(&packet_id) {
-            self.session.dequeued(self.inner.store.as_ref(), &f.out);
+            if let Some(seq) = f.out.stored {
+                let client_id = self.session.client_id.clone();
+                self.dequeued
+                    .borrow_mut()
+                    .push(Op::Dequeue { client_id, seq });
+            }
         }
         let waiting = !st.queue.is_empty();
         drop(st);

@@ -69,8 +69,21 @@ pub trait Backend: Send + 'static {
     fn load(&mut self, now_ms: u64) -> Result<Snapshot, StoreError>;
 
     /// Apply `ops` in order, atomically: after a crash either all of them
-    /// are visible or none. Return only once they are durable.
+    /// are visible or none. Return only once they are durable — except
+    /// `Dequeue`, which a backend may make durable a little later (losing
+    /// one only means a message is delivered again).
     fn apply(&mut self, ops: &[Op]) -> Result<(), StoreError>;
+
+    /// Called about every 100 ms while no ops arrive: write what was
+    /// deferred.
+    fn tick(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The store is closing: make everything durable.
+    fn close(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 impl<B: Backend + ?Sized> Backend for Box<B> {
@@ -80,5 +93,13 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
 
     fn apply(&mut self, ops: &[Op]) -> Result<(), StoreError> {
         (**self).apply(ops)
+    }
+
+    fn tick(&mut self) -> Result<(), StoreError> {
+        (**self).tick()
+    }
+
+    fn close(&mut self) -> Result<(), StoreError> {
+        (**self).close()
     }
 }

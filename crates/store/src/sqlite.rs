@@ -19,6 +19,7 @@ mod blocks;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use std::time::Instant;
 
 use bytes::Bytes;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction};
@@ -82,6 +83,14 @@ pub struct SqliteBackend {
     path: PathBuf,
     /// Where each queued message lives (see `blocks.rs`).
     blocks: Blocks,
+}
+
+impl Drop for SqliteBackend {
+    /// A backend dropped without [`Backend::close`] still writes what it
+    /// deferred (best effort: a failure here only means redelivery).
+    fn drop(&mut self) {
+        let _ = self.write_deferred(None);
+    }
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -153,6 +162,19 @@ impl SqliteBackend {
         self.conn
             .pragma_update(None, "max_page_count", pages)
             .map_err(|e| self.err(e))
+    }
+
+    /// Write deferred `dequeued` rows from before `cutoff` (all with `None`).
+    fn write_deferred(&mut self, cutoff: Option<Instant>) -> Result<(), StoreError> {
+        if !self.blocks.has_deferred() {
+            return Ok(());
+        }
+        let shown = self.path.display().to_string();
+        let tx = self.conn.transaction().map_err(|e| map_err(&shown, e))?;
+        self.blocks
+            .write_deferred(&tx, cutoff)
+            .map_err(|e| map_err(&shown, e))?;
+        tx.commit().map_err(|e| map_err(&shown, e))
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -255,6 +277,7 @@ fn message(packet: Vec<u8>, expires_at: Option<i64>) -> StoredMessage {
 /// block, written after the other ops; a message dequeued in the same batch
 /// never reaches it.
 fn apply_batch(tx: &Transaction<'_>, blocks: &mut Blocks, ops: &[Op]) -> rusqlite::Result<()> {
+    let now = Instant::now();
     let mut open: Vec<(Arc<str>, Vec<QueuedRecord>)> = Vec::new();
     for op in ops {
         match op {
@@ -278,7 +301,7 @@ fn apply_batch(tx: &Transaction<'_>, blocks: &mut Blocks, ops: &[Op]) -> rusqlit
                     Some((records, i)) => {
                         records.remove(i);
                     }
-                    None => blocks.dequeue(tx, *seq)?,
+                    None => blocks.dequeue(tx, *seq, now)?,
                 }
             }
             Op::SessionDelete { client_id } => {
@@ -295,7 +318,7 @@ fn apply_batch(tx: &Transaction<'_>, blocks: &mut Blocks, ops: &[Op]) -> rusqlit
             blocks.insert(tx, client_id, &records)?;
         }
     }
-    Ok(())
+    blocks.write_deferred(tx, now.checked_sub(blocks::DEQUEUE_DEFER))
 }
 
 fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
@@ -466,6 +489,14 @@ impl Backend for SqliteBackend {
         tx.commit().map_err(|e| map_err(&shown, e))?;
         self.blocks = blocks;
         Ok(snapshot)
+    }
+
+    fn tick(&mut self) -> Result<(), StoreError> {
+        self.write_deferred(Instant::now().checked_sub(blocks::DEQUEUE_DEFER))
+    }
+
+    fn close(&mut self) -> Result<(), StoreError> {
+        self.write_deferred(None)
     }
 
     fn apply(&mut self, ops: &[Op]) -> Result<(), StoreError> {

@@ -188,14 +188,32 @@ impl Store {
     }
 }
 
+/// How often an idle writer lets the backend do its housekeeping.
+const TICK: Duration = Duration::from_millis(100);
+
 fn run(mut backend: impl Backend, shared: &Shared, durability: Durability) {
     loop {
         let (mut ops, batch) = {
             let mut pending = shared.lock();
             while pending.ops.is_empty() && !pending.closed {
-                pending = shared.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
+                let (guard, waited) = shared
+                    .wake
+                    .wait_timeout(pending, TICK)
+                    .unwrap_or_else(|e| e.into_inner());
+                pending = guard;
+                if waited.timed_out() && pending.ops.is_empty() {
+                    drop(pending);
+                    if let Err(e) = backend.tick() {
+                        tracing::warn!(error = %e, "storage housekeeping failed");
+                    }
+                    pending = shared.lock();
+                }
             }
             if pending.ops.is_empty() {
+                drop(pending);
+                if let Err(e) = backend.close() {
+                    tracing::error!(error = %e, "storage failed to close cleanly");
+                }
                 return; // closed, nothing left
             }
             if let Durability::Async { flush_interval } = durability {

@@ -9,6 +9,12 @@
 //! how many of its messages are still live, is kept here in memory; it is
 //! rebuilt from the tables at load (and after a failed transaction).
 //!
+//! An acknowledgement need not be durable (losing one only means the
+//! message is delivered again: at least once), so `dequeued` rows are
+//! written [`DEQUEUE_DEFER`] late, and never when the block drains first —
+//! the common case for a connected subscriber. After a crash, messages
+//! acknowledged in that last window may be delivered again.
+//!
 //! Record format (little endian), repeated: seq u64, qos u8, retain u8,
 //! sub-id count u16, sub ids u32 each, expiry flag u8 (+ u64 ms), packet
 //! length u32, packet bytes.
@@ -18,14 +24,19 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use rusqlite::{params, Connection};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use crate::{QueuedRecord, StoredMessage};
 
+/// How long an acknowledgement waits before its `dequeued` row is written.
+pub(super) const DEQUEUE_DEFER: Duration = Duration::from_millis(100);
+
 struct Block {
     client_id: Arc<str>,
-    /// Every seq it holds (to delete their `dequeued` rows with it).
-    seqs: Vec<u64>,
-    /// How many of them are neither dequeued nor expired.
+    /// Seqs whose `dequeued` rows exist (deleted with the block).
+    written: Vec<u64>,
+    /// How many of its messages are neither dequeued nor expired.
     live: usize,
 }
 
@@ -37,6 +48,8 @@ pub(super) struct Blocks {
     blocks: HashMap<i64, Block>,
     block_of: HashMap<u64, i64>,
     next: i64,
+    /// Acknowledgements whose `dequeued` rows are not written yet.
+    deferred: VecDeque<(Instant, u64, i64)>,
 }
 
 impl Blocks {
@@ -56,20 +69,24 @@ impl Blocks {
         for r in records {
             self.block_of.insert(r.seq, id);
         }
-        let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
         self.blocks.insert(
             id,
             Block {
                 client_id,
-                live: seqs.len(),
-                seqs,
+                live: records.len(),
+                written: Vec::new(),
             },
         );
         Ok(())
     }
 
     /// A stored message was delivered (or dropped). Unknown seqs are ignored.
-    pub(super) fn dequeue(&mut self, conn: &Connection, seq: u64) -> rusqlite::Result<()> {
+    pub(super) fn dequeue(
+        &mut self,
+        conn: &Connection,
+        seq: u64,
+        now: Instant,
+    ) -> rusqlite::Result<()> {
         let Some(id) = self.block_of.remove(&seq) else {
             return Ok(());
         };
@@ -80,10 +97,34 @@ impl Blocks {
         if block.live == 0 {
             self.drop_block(conn, id)
         } else {
-            conn.prepare_cached("INSERT OR IGNORE INTO dequeued (seq) VALUES (?1)")?
-                .execute([seq as i64])?;
+            self.deferred.push_back((now, seq, id));
             Ok(())
         }
+    }
+
+    pub(super) fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
+    /// Write the `dequeued` rows of acknowledgements made before `cutoff`
+    /// (all of them with `None`) whose blocks are still there.
+    pub(super) fn write_deferred(
+        &mut self,
+        conn: &Connection,
+        cutoff: Option<Instant>,
+    ) -> rusqlite::Result<()> {
+        while let Some(&(at, seq, id)) = self.deferred.front() {
+            if cutoff.is_some_and(|c| at > c) {
+                break;
+            }
+            self.deferred.pop_front();
+            if let Some(block) = self.blocks.get_mut(&id) {
+                conn.prepare_cached("INSERT OR IGNORE INTO dequeued (seq) VALUES (?1)")?
+                    .execute([seq as i64])?;
+                block.written.push(seq);
+            }
+        }
+        Ok(())
     }
 
     /// Forget every queued message of a client.
@@ -108,13 +149,14 @@ impl Blocks {
         let Some(block) = self.blocks.remove(&id) else {
             return Ok(());
         };
+        if block.live > 0 {
+            // Dropped with live messages (its session ended): unmap them.
+            self.block_of.retain(|_, b| *b != id);
+        }
         conn.prepare_cached("DELETE FROM queued_block WHERE block = ?1")?
             .execute([id])?;
         let mut del = conn.prepare_cached("DELETE FROM dequeued WHERE seq = ?1")?;
-        for seq in block.seqs {
-            if self.block_of.get(&seq) == Some(&id) {
-                self.block_of.remove(&seq);
-            }
+        for seq in block.written {
             del.execute([seq as i64])?;
         }
         Ok(())
@@ -124,10 +166,7 @@ impl Blocks {
     /// clients without a session, blocks with nothing live left and stray
     /// `dequeued` rows; return the live records of each client, in seq order.
     /// Messages expired by `now_ms` are left out (and count as not live).
-    pub(super) fn read(
-        conn: &Connection,
-        now_ms: u64,
-    ) -> Result<(Blocks, Queues), ReadError> {
+    pub(super) fn read(conn: &Connection, now_ms: u64) -> Result<(Blocks, Queues), ReadError> {
         conn.execute(
             "DELETE FROM queued_block WHERE client_id NOT IN (SELECT client_id FROM session)",
             [],
@@ -165,7 +204,11 @@ impl Blocks {
                 id,
                 Block {
                     client_id: client_id.clone(),
-                    seqs,
+                    written: seqs
+                        .iter()
+                        .copied()
+                        .filter(|s| dequeued.contains(s))
+                        .collect(),
                     live: live.len(),
                 },
             );
