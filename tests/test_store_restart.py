@@ -213,3 +213,54 @@ def test_reconnecting_after_a_restart_still_cancels_the_will(kumo_factory):
     wait_past(2.5)  # the delay passing is what is under test
     before = raw_barrier(raw_client(server, 5), w, topic)
     assert not before, f"will published although the session came back: {before}"
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_unacknowledged_deliveries_are_resent_with_their_packet_ids_after_a_restart(kumo_factory, how):
+    """[MQTT-4.4.0-1] across a restart: PUBLISHes that went out but were not
+    acknowledged are resent with their original packet identifiers and DUP
+    set; a QoS 2 delivery whose PUBREC arrived resumes with PUBREL. (After a
+    crash this holds for deliveries older than the store's 100 ms window.)"""
+    from helpers import PUBLISH, PUBREC, PUBREL, build_ack, raw_client
+
+    server = kumo_factory()
+    client_id, topic = unique("inflight"), f"store/{unique('inflight')}"
+    props = {"session_expiry_interval": 3600}
+    sub = raw_client(server, 5, client_id, clean=True, props=props)
+    sub.subscribe(topic, qos=2)
+    pub = raw_client(server, 5)
+    # Acknowledged first, so that the packet ids under test do not start at 1
+    # (a restart that handed out fresh ids would then be caught).
+    for i in range(3):
+        pub.publish(topic, f"done-{i}".encode(), qos=1)
+    sub.recv_publishes(3, ack=True)
+    for i in range(4):
+        pub.publish(topic, f"q1-{i}".encode(), qos=1)
+    pub.publish(topic, b"q2-released", qos=2)
+    pub.publish(topic, b"q2-published", qos=2)
+    got = sub.recv_publishes(6, ack=False)
+    ids = {p.payload: p.packet_id for p in got}
+    assert min(ids.values()) > 1
+    # PUBREC for one QoS 2 message: the broker answers PUBREL, which we leave unanswered.
+    sub.send(build_ack(PUBREC, 5, ids[b"q2-released"]))
+    rel = sub.expect(PUBREL)
+    assert rel.packet_id == ids[b"q2-released"]
+    wait_past(0.3)  # past the store's window for packet ids (what a crash may lose)
+    if how == "sigterm":
+        assert server.stop() == 0
+    else:
+        server.kill()
+    server.start()
+    back = raw_client(server, 5, client_id, clean=False, props=props)
+    assert back.connack.session_present is True
+    resent, released = {}, []
+    while len(resent) + len(released) < 6:
+        p = back.recv()
+        if p.type == PUBLISH:
+            assert p.flags & 0x08, f"resent PUBLISH without DUP: {p!r}"
+            resent[p.payload] = p.packet_id
+        elif p.type == PUBREL:
+            released.append(p.packet_id)
+    assert released == [ids[b"q2-released"]]
+    assert b"q2-released" not in resent
+    assert resent == {k: v for k, v in ids.items() if k != b"q2-released"}

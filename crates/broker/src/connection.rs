@@ -20,7 +20,7 @@ use crate::persist;
 use crate::session::{ClosedOnDrop, Control, Link, OutMsg, Phase, Session, State, Subscription};
 use crate::writer::{self, Outbox, Params};
 use crate::{Compat, ConnectionInfo, Inner};
-use kumo_store::{Commit, Op, StoreError};
+use kumo_store::{Commit, InFlightRecord, Op, StoreError};
 
 /// Why the connection ended, which decides what happens to the will.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +49,10 @@ struct Conn {
     /// acknowledge, in the order their PUBLISHes arrived ([MQTT-4.6.0-2]).
     /// Acks that need no commit queue behind them while any wait.
     acks: VecDeque<(Vec<Commit>, Packet)>,
-    /// Stored messages this client acknowledged, told to the store once
-    /// per read batch (a late Dequeue is harmless; none is ever early).
-    dequeued: RefCell<Vec<Op>>,
+    /// What this client's acknowledgements change in the store (Dequeue,
+    /// QoS 2 InFlight released), told to it once per read batch: these
+    /// need not be durable, and a late one is harmless (none is ever early).
+    store_ops: RefCell<Vec<Op>>,
 }
 
 pub(crate) async fn run<S>(inner: Arc<Inner>, stream: S, info: ConnectionInfo)
@@ -158,14 +159,14 @@ where
         connect_expiry_zero: accepted.expiry == 0,
         congested: Vec::new(),
         acks: VecDeque::new(),
-        dequeued: RefCell::new(Vec::new()),
+        store_ops: RefCell::new(Vec::new()),
     };
 
     let keep_alive = accepted.keep_alive;
     let end = conn
         .read_loop(&mut rd, &mut buf, &control, keep_alive)
         .await;
-    conn.flush_dequeued();
+    conn.flush_store_ops();
 
     conn.outbox.close();
     session.notify.notify_one();
@@ -366,7 +367,7 @@ impl Conn {
                     reason = control.kicked() => return self.disconnect(reason),
                 }
             }
-            self.flush_dequeued();
+            self.flush_store_ops();
             if let Some(end) = self.flush_acks() {
                 return end;
             }
@@ -455,8 +456,8 @@ impl Conn {
         None
     }
 
-    fn flush_dequeued(&self) {
-        let mut dequeued = self.dequeued.borrow_mut();
+    fn flush_store_ops(&self) {
+        let mut dequeued = self.store_ops.borrow_mut();
         if !dequeued.is_empty() {
             self.inner.persist(dequeued.drain(..));
         }
@@ -477,7 +478,7 @@ impl Conn {
         if let Some(f) = st.inflight.remove(&packet_id) {
             if let Some(seq) = f.out.stored {
                 let client_id = self.session.client_id.clone();
-                self.dequeued
+                self.store_ops
                     .borrow_mut()
                     .push(Op::Dequeue { client_id, seq });
             }
@@ -508,6 +509,17 @@ impl Conn {
                 let known = match st.inflight.get_mut(&a.packet_id) {
                     Some(f) if f.out.qos == QoS::ExactlyOnce => {
                         f.phase = Phase::Released;
+                        if let (Some(seq), false) = (f.out.stored, a.reason.is_error()) {
+                            let record = InFlightRecord {
+                                seq,
+                                packet_id: a.packet_id,
+                                released: true,
+                            };
+                            let client_id = self.session.client_id.clone();
+                            self.store_ops
+                                .borrow_mut()
+                                .push(Op::InFlight { client_id, record });
+                        }
                         true
                     }
                     _ => false,

@@ -24,7 +24,7 @@ use kumo_mqtt::{
 use kumo_store::{Commit, Op, SessionRecord, Snapshot, StoredMessage, SubscriptionRecord};
 
 use crate::message::Message;
-use crate::session::{OutMsg, Session, Subscription};
+use crate::session::{InFlight, OutMsg, Phase, Session, Subscription};
 use crate::Inner;
 
 /// Wall-clock now, Unix milliseconds.
@@ -182,7 +182,27 @@ pub(crate) fn restore(inner: &Arc<Inner>, snapshot: Snapshot) {
                     }
                 }
             }
-            queued_n += st.queue.len();
+            // Messages that had gone out keep their packet ids and are
+            // resent first, in their original order [MQTT-4.4.0-1]; a
+            // QoS 2 one whose PUBREC had arrived resumes with PUBREL.
+            for f in &loaded.inflight {
+                let Some(i) = st.queue.iter().position(|o| o.stored == Some(f.seq)) else {
+                    continue;
+                };
+                if st.inflight.contains_key(&f.packet_id) || f.packet_id == 0 {
+                    continue; // stays queued; gets a fresh packet id
+                }
+                let out = st.queue.remove(i).expect("position is in range");
+                let phase = if f.released && out.qos == QoS::ExactlyOnce {
+                    Phase::Released
+                } else {
+                    Phase::Published
+                };
+                let seq = st.next_seq();
+                st.inflight
+                    .insert(f.packet_id, InFlight { out, phase, seq });
+            }
+            queued_n += st.queue.len() + st.inflight.len();
         }
         let subs: Vec<Subscription> = session.lock().subscriptions.values().cloned().collect();
         for sub in &subs {

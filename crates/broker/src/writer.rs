@@ -15,7 +15,7 @@ use kumo_mqtt::{
 };
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use kumo_store::Store;
+use kumo_store::{InFlightRecord, Op, Store};
 
 use crate::session::{low_water, Control, InFlight, OutMsg, Phase, Session};
 
@@ -188,6 +188,7 @@ impl Writer {
                 }
             }
         }
+        let mut sent = Vec::new();
         while self.buf.len() < BATCH_BYTES {
             let Some(front) = st.queue.front() else { break };
             if front.qos != QoS::AtMostOnce && st.inflight.len() >= self.params.window {
@@ -209,6 +210,18 @@ impl Writer {
             if !self.publish(&out, id, out.restored, now) {
                 session.dequeued(self.store.as_ref(), &out);
             } else {
+                if let Some(seq) = out.stored {
+                    // Its packet id, so that a restart resends it with the
+                    // same one [MQTT-4.4.0-1].
+                    sent.push(Op::InFlight {
+                        client_id: session.client_id.clone(),
+                        record: InFlightRecord {
+                            seq,
+                            packet_id: id,
+                            released: false,
+                        },
+                    });
+                }
                 let seq = st.next_seq();
                 st.inflight.insert(
                     id,
@@ -219,6 +232,9 @@ impl Writer {
                     },
                 );
             }
+        }
+        if let (Some(store), false) = (&self.store, sent.is_empty()) {
+            let _ = store.submit(sent);
         }
         // Stopped for a full buffer with more to send: come back at once.
         let more = self.buf.len() >= BATCH_BYTES && !st.queue.is_empty();

@@ -28,8 +28,8 @@ pub mod sqlite;
 mod writer;
 
 pub use model::{
-    LoadedSession, Op, QueuedRecord, RetainedRecord, SessionRecord, Snapshot, StoredMessage,
-    SubscriptionRecord, WillRecord,
+    InFlightRecord, LoadedSession, Op, QueuedRecord, RetainedRecord, SessionRecord, Snapshot,
+    StoredMessage, SubscriptionRecord, WillRecord,
 };
 pub use writer::{Commit, Durability, Store};
 

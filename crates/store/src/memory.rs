@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::model::LoadedSession;
 use crate::{
-    Backend, Op, QueuedRecord, RetainedRecord, SessionRecord, Snapshot, StoreError, StoredMessage,
-    SubscriptionRecord, WillRecord,
+    Backend, InFlightRecord, Op, QueuedRecord, RetainedRecord, SessionRecord, Snapshot, StoreError,
+    StoredMessage, SubscriptionRecord, WillRecord,
 };
 
 #[derive(Debug, Default)]
@@ -16,6 +16,7 @@ struct Tables {
     sessions: BTreeMap<Arc<str>, SessionRecord>,
     subscriptions: BTreeMap<(Arc<str>, String), SubscriptionRecord>,
     queued: BTreeMap<(Arc<str>, u64), QueuedRecord>,
+    inflight: BTreeMap<(Arc<str>, u64), InFlightRecord>,
     wills: BTreeMap<Arc<str>, WillRecord>,
     retained: BTreeMap<String, StoredMessage>,
 }
@@ -62,6 +63,8 @@ impl Backend for MemoryBackend {
         t.queued
             .retain(|(c, _), q| sessions.contains_key(c) && !q.message.is_expired(now_ms));
         t.wills.retain(|c, _| sessions.contains_key(c));
+        let queued = &t.queued;
+        t.inflight.retain(|k, _| queued.contains_key(k));
         t.retained.retain(|_, m| !m.is_expired(now_ms));
 
         for (client_id, record) in &t.sessions {
@@ -78,6 +81,12 @@ impl Backend for MemoryBackend {
                     break;
                 }
                 loaded.queue.push(q.clone());
+            }
+            for ((c, _), f) in t.inflight.range((client_id.clone(), 0)..) {
+                if c != client_id {
+                    break;
+                }
+                loaded.inflight.push(*f);
             }
             loaded.will = t.wills.get(client_id).cloned();
             snapshot.sessions.push((record.clone(), loaded));
@@ -104,6 +113,7 @@ impl Backend for MemoryBackend {
                     t.sessions.remove(client_id);
                     t.subscriptions.retain(|(c, _), _| c != client_id);
                     t.queued.retain(|(c, _), _| c != client_id);
+                    t.inflight.retain(|(c, _), _| c != client_id);
                     t.wills.remove(client_id);
                 }
                 Op::Subscribe { client_id, sub } => {
@@ -119,6 +129,10 @@ impl Backend for MemoryBackend {
                 }
                 Op::Dequeue { client_id, seq } => {
                     t.queued.remove(&(client_id.clone(), *seq));
+                    t.inflight.remove(&(client_id.clone(), *seq));
+                }
+                Op::InFlight { client_id, record } => {
+                    t.inflight.insert((client_id.clone(), record.seq), *record);
                 }
                 Op::WillSet { client_id, will } => {
                     t.wills.insert(client_id.clone(), will.clone());

@@ -77,6 +77,15 @@ pub struct QueuedRecord {
     pub message: StoredMessage,
 }
 
+/// Where a queued message is in its outgoing QoS 1/2 flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlightRecord {
+    pub seq: u64,
+    pub packet_id: u16,
+    /// QoS 2: PUBREC received, PUBREL sent.
+    pub released: bool,
+}
+
 /// A retained message and its topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetainedRecord {
@@ -115,6 +124,13 @@ pub enum Op {
         client_id: Arc<str>,
         seq: u64,
     },
+    /// A queued message went out with this packet identifier (and, for
+    /// QoS 2, whether PUBREC came back so that PUBREL is what to resend).
+    /// A backend may make this durable a little later, like `Dequeue`.
+    InFlight {
+        client_id: Arc<str>,
+        record: InFlightRecord,
+    },
     /// Store (replace) the session's pending will.
     WillSet {
         client_id: Arc<str>,
@@ -136,6 +152,9 @@ pub struct LoadedSession {
     pub subscriptions: Vec<SubscriptionRecord>,
     /// Ascending `seq`.
     pub queue: Vec<QueuedRecord>,
+    /// Packet identifiers of queued messages that had been sent (each
+    /// refers to a `seq` in `queue`), ascending `seq`.
+    pub inflight: Vec<InFlightRecord>,
     pub will: Option<WillRecord>,
 }
 

@@ -16,6 +16,10 @@
 
 mod blocks;
 
+/// For the fuzz target only.
+#[doc(hidden)]
+pub use blocks::fuzz_check as fuzz_check_queued_block;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +62,11 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX queued_block_by_client ON queued_block (client_id);
      CREATE TABLE dequeued (
          seq INTEGER PRIMARY KEY
+     );
+     CREATE TABLE sent (
+         seq       INTEGER PRIMARY KEY,
+         packet_id INTEGER NOT NULL,
+         released  INTEGER NOT NULL
      );
      CREATE TABLE will (
          client_id  TEXT PRIMARY KEY,
@@ -279,6 +288,8 @@ fn message(packet: Vec<u8>, expires_at: Option<i64>) -> StoredMessage {
 fn apply_batch(tx: &Transaction<'_>, blocks: &mut Blocks, ops: &[Op]) -> rusqlite::Result<()> {
     let now = Instant::now();
     let mut open: Vec<(Arc<str>, Vec<QueuedRecord>)> = Vec::new();
+    // Applied once this batch's blocks exist (they may refer to them).
+    let mut sent = Vec::new();
     for op in ops {
         match op {
             Op::Enqueue { client_id, record } => {
@@ -304,6 +315,7 @@ fn apply_batch(tx: &Transaction<'_>, blocks: &mut Blocks, ops: &[Op]) -> rusqlit
                     None => blocks.dequeue(tx, *seq, now)?,
                 }
             }
+            Op::InFlight { record, .. } => sent.push(*record),
             Op::SessionDelete { client_id } => {
                 open.retain(|(c, _)| c != client_id);
                 blocks.delete_client(tx, client_id)?;
@@ -317,6 +329,9 @@ fn apply_batch(tx: &Transaction<'_>, blocks: &mut Blocks, ops: &[Op]) -> rusqlit
             records.sort_by_key(|r| r.seq);
             blocks.insert(tx, client_id, &records)?;
         }
+    }
+    for record in sent {
+        blocks.inflight(record, now);
     }
     blocks.write_deferred(tx, now.checked_sub(blocks::DEQUEUE_DEFER))
 }
@@ -347,7 +362,7 @@ fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
             tx.prepare_cached("DELETE FROM subscription WHERE client_id = ?1 AND filter = ?2")?
                 .execute(params![client_id, filter])?;
         }
-        Op::Enqueue { .. } | Op::Dequeue { .. } => {
+        Op::Enqueue { .. } | Op::Dequeue { .. } | Op::InFlight { .. } => {
             unreachable!("queue ops are applied by apply_batch")
         }
         Op::WillSet { client_id, will } => {
@@ -420,7 +435,7 @@ impl Backend for SqliteBackend {
             }
             tx.execute("DELETE FROM retained WHERE expires_at <= ?1", [now])?;
 
-            let (blocks, mut queues) = Blocks::read(&tx, now_ms)?;
+            let (blocks, mut queues, mut inflights) = Blocks::read(&tx, now_ms)?;
             let mut st = tx.prepare(
                 "SELECT client_id, expiry, disconnected_at FROM session ORDER BY client_id",
             )?;
@@ -450,6 +465,7 @@ impl Backend for SqliteBackend {
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 let queue = queues.remove(id).unwrap_or_default();
+                let inflight = inflights.remove(id).unwrap_or_default();
                 let will = will
                     .query_row([id], |r| {
                         Ok(WillRecord {
@@ -463,6 +479,7 @@ impl Backend for SqliteBackend {
                     LoadedSession {
                         subscriptions,
                         queue,
+                        inflight,
                         will,
                     },
                 ));
@@ -508,7 +525,7 @@ impl Backend for SqliteBackend {
             // map may have moved ahead of the tables. Read it back.
             let rebuilt = (|| {
                 let tx = self.conn.transaction()?;
-                let (blocks, _) = Blocks::read(&tx, 0)?;
+                let (blocks, _, _) = Blocks::read(&tx, 0)?;
                 tx.commit()?;
                 Ok::<_, ReadError>(blocks)
             })();

@@ -249,26 +249,39 @@ fn run(mut backend: impl Backend, shared: &Shared, durability: Durability) {
 
 /// Drop what cancels out within one batch: a message queued and dequeued
 /// in the same batch (delivered and acknowledged before it reached the disk)
-/// is never written. Order of what remains is kept. Relies on the caller's
-/// promise that a `seq` is never reused for a client ID.
+/// is never written, nor is the packet id of one acknowledged in the batch.
+/// Order of what remains is kept. Relies on the caller's promise that a `seq` is never reused for a client ID.
 pub(crate) fn coalesce(ops: &mut Vec<Op>) {
-    // Position of each Enqueue, by (client ID, seq).
-    let mut enqueued: HashMap<(&str, u64), usize> = HashMap::default();
+    // Position of each Dequeue, by (client ID, seq).
+    let dequeued: HashMap<(&str, u64), usize> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            Op::Dequeue { client_id, seq } => Some(((client_id.as_ref(), *seq), i)),
+            _ => None,
+        })
+        .collect();
+    if dequeued.is_empty() {
+        return;
+    }
     let mut drop = vec![false; ops.len()];
     let mut any = false;
     for (i, op) in ops.iter().enumerate() {
         match op {
+            // Sequence numbers never repeat for a client ID (not even across
+            // a new session), so a pair always means the same message.
             Op::Enqueue { client_id, record } => {
-                enqueued.insert((client_id, record.seq), i);
-            }
-            Op::Dequeue { client_id, seq } => {
-                // Sequence numbers never repeat for a client ID (not even
-                // across a new session), so a pair always means the same message.
-                if let Some(j) = enqueued.remove(&(client_id.as_ref(), *seq)) {
+                if let Some(&j) = dequeued.get(&(client_id.as_ref(), record.seq)) {
                     drop[i] = true;
                     drop[j] = true;
                     any = true;
                 }
+            }
+            Op::InFlight { client_id, record }
+                if dequeued.contains_key(&(client_id.as_ref(), record.seq)) =>
+            {
+                drop[i] = true;
+                any = true;
             }
             _ => {}
         }
@@ -322,5 +335,20 @@ mod tests {
         ];
         coalesce(&mut ops);
         assert_eq!(ops, vec![enq("a", 2), enq("b", 1), deq("b", 7)]);
+    }
+
+    #[test]
+    fn the_packet_id_of_a_message_acknowledged_in_the_batch_is_never_written() {
+        let sent = |c: &str, seq| Op::InFlight {
+            client_id: c.into(),
+            record: crate::InFlightRecord {
+                seq,
+                packet_id: 1,
+                released: false,
+            },
+        };
+        let mut ops = vec![sent("a", 1), sent("a", 2), deq("a", 1)];
+        coalesce(&mut ops);
+        assert_eq!(ops, vec![sent("a", 2), deq("a", 1)]);
     }
 }

@@ -5,8 +5,8 @@ use bytes::Bytes;
 use kumo_store::memory::{MemoryBackend, MemoryData};
 use kumo_store::sqlite::SqliteBackend;
 use kumo_store::{
-    Backend, Durability, LoadedSession, Op, QueuedRecord, RetainedRecord, SessionRecord, Snapshot,
-    Store, StoredMessage, SubscriptionRecord, WillRecord,
+    Backend, Durability, InFlightRecord, LoadedSession, Op, QueuedRecord, RetainedRecord,
+    SessionRecord, Snapshot, Store, StoredMessage, SubscriptionRecord, WillRecord,
 };
 
 /// Opens a backend on the same "disk" every time: the second open is a restart.
@@ -280,6 +280,68 @@ fn a_queue_drains_across_restarts(h: &dyn Harness) {
     );
     drop(b);
     assert!(reload(h, NOW).sessions[0].1.queue.is_empty());
+}
+
+fn packet_ids_of_sent_messages_come_back(h: &dyn Harness) {
+    let inflight = |seq, packet_id, released| Op::InFlight {
+        client_id: "s".into(),
+        record: InFlightRecord {
+            seq,
+            packet_id,
+            released,
+        },
+    };
+    let mut b = h.open();
+    b.load(NOW).unwrap();
+    apply(&mut b, vec![Op::SessionPut(session("s", 60, None))]);
+    // Sent in the same batch as queued, and in a later one.
+    apply(
+        &mut b,
+        vec![
+            enqueue("s", queued(1, "a")),
+            enqueue("s", queued(2, "b")),
+            inflight(1, 7, false),
+        ],
+    );
+    apply(
+        &mut b,
+        vec![
+            enqueue("s", queued(3, "c")),
+            inflight(2, 8, false),
+            inflight(3, 9, false),
+        ],
+    );
+    // QoS 2 moved on to PUBREL; one acknowledged; one for nothing queued.
+    apply(
+        &mut b,
+        vec![
+            inflight(2, 8, true),
+            Op::Dequeue {
+                client_id: "s".into(),
+                seq: 3,
+            },
+            inflight(99, 1, false),
+        ],
+    );
+    drop(b);
+    let s = reload(h, NOW);
+    let loaded = &s.sessions[0].1;
+    assert_eq!(queue_texts(loaded), vec!["a", "b"]);
+    assert_eq!(
+        loaded.inflight,
+        vec![
+            InFlightRecord {
+                seq: 1,
+                packet_id: 7,
+                released: false
+            },
+            InFlightRecord {
+                seq: 2,
+                packet_id: 8,
+                released: true
+            },
+        ]
+    );
 }
 
 fn session_delete_takes_everything_with_it(h: &dyn Harness) {
@@ -559,6 +621,7 @@ backends!(
     dequeue_removes_exactly_that_message,
     session_delete_takes_everything_with_it,
     a_queue_drains_across_restarts,
+    packet_ids_of_sent_messages_come_back,
     expired_sessions_are_gone_and_their_wills_returned,
     expired_messages_are_not_loaded,
     rows_of_unknown_sessions_are_dropped,
