@@ -264,3 +264,46 @@ def test_unacknowledged_deliveries_are_resent_with_their_packet_ids_after_a_rest
     assert released == [ids[b"q2-released"]]
     assert b"q2-released" not in resent
     assert resent == {k: v for k, v in ids.items() if k != b"q2-released"}
+
+
+def test_a_really_full_disk_refuses_acknowledgements_and_kumo_keeps_serving(kumo_factory):
+    """As the max_size_mb test, on an actually full file system: the data
+    directory is a 3 MiB tmpfs (needs root to mount; skipped otherwise)."""
+    import os
+
+    from helpers import raw_client
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    server = kumo_factory()
+    assert server.stop() == 0
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(server.data_dir)],
+                           capture_output=True)
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {mount.stderr.decode(errors='replace')}")
+    try:
+        server.start()  # a fresh data directory (CA, store) on the small file system
+        client_id, topic = unique("disk"), f"store/{unique('disk')}"
+        _subscribe_persistent(server, 5, client_id, topic)
+        pub = raw_client(server, 5)
+        payload = b"x" * 16384
+        acked, refusal = 0, None
+        for i in range(1000):
+            ack = pub.publish(topic, payload, qos=1)
+            if ack.reason >= 0x80:
+                refusal = ack
+                break
+            acked += 1
+        assert refusal is not None, "the file system never filled up"
+        assert refusal.reason == 0x97, f"expected Quota exceeded, got {refusal.reason:#x}"
+        assert "storage full" in refusal.props.get("reason_string", ""), refusal.props
+        assert acked > 10
+        print(f"\nfull file system: {acked} x 16 KiB acknowledged, then {refusal.props}")
+        assert server.alive()
+        other = paho_client(server, 5)
+        other.subscribe("store/other", qos=0)
+        paho_client(server, 5).publish("store/other", b"still here", qos=0)
+        other.messages.wait_payload(b"still here")
+    finally:
+        server.kill()
+        subprocess.run(["umount", str(server.data_dir)], check=False)
