@@ -266,13 +266,8 @@ fn write_body(packet: &Packet, v5: bool, out: &mut BytesMut) {
             }
             for (f, o) in &s.filters {
                 put_binary(out, f.as_bytes());
-                let mut byte = o.qos as u8;
-                if v5 {
-                    byte |= u8::from(o.no_local) << 2
-                        | u8::from(o.retain_as_published) << 3
-                        | (o.retain_handling as u8) << 4;
-                }
-                out.put_u8(byte);
+                // MQTT 3.1.1 has only the QoS bits.
+                out.put_u8(if v5 { o.to_byte() } else { o.qos as u8 });
             }
         }
         Packet::SubAck(s) => {
