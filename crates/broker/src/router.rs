@@ -2,7 +2,13 @@
 //! session, keep retained messages, create, resume, end and expire sessions,
 //! and fire delayed wills.
 
-use foldhash::HashMap;
+use foldhash::fast::FixedState;
+use std::collections::HashMap;
+
+/// Targets of one publish by session id: built only past 16 targets, keyed by
+/// our own ids (no untrusted keys), so a fixed hasher saves seeding one per
+/// publish.
+type BySession = HashMap<u64, usize, FixedState>;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,7 +60,7 @@ impl Inner {
             }
         }
         let mut plain: Vec<Target> = Vec::new();
-        let mut by_session: HashMap<u64, usize> = HashMap::default();
+        let mut by_session = BySession::default();
         let mut shared: Vec<Target> = Vec::new();
         {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
@@ -347,11 +353,7 @@ fn target(e: &Entry<Arc<Session>>) -> Target {
     }
 }
 
-fn add_plain(
-    plain: &mut Vec<Target>,
-    by_session: &mut HashMap<u64, usize>,
-    e: &Entry<Arc<Session>>,
-) {
+fn add_plain(plain: &mut Vec<Target>, by_session: &mut BySession, e: &Entry<Arc<Session>>) {
     // Few targets: a linear scan beats hashing. Many: index them.
     let existing = if plain.len() < 16 {
         plain.iter().position(|t| t.session.id == e.key)
