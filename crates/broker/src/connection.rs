@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use kumo_mqtt::{
     decode, decode_connect_version, encode, Ack, ConnAck, Connect, DecodeError, Disconnect, Packet,
-    Properties, ProtocolVersion, Publish, QoS, ReasonCode, SubAck, Subscribe, TopicFilter,
-    Unsubscribe,
+    Properties, PropertySet, ProtocolVersion, Publish, QoS, ReasonCode, SubAck, Subscribe,
+    TopicFilter, Unsubscribe,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
 
@@ -240,10 +240,10 @@ fn size_read_buffer(buf: &mut BytesMut, want: usize) {
 
 /// Answer CONNECT with a failing CONNACK and close.
 async fn refuse<W: AsyncWrite + Unpin>(wr: &mut W, version: ProtocolVersion, reason: ReasonCode) {
-    let properties = Properties {
+    let properties = Properties::from(PropertySet {
         reason_string: Some(reason.text().to_owned()),
-        ..Properties::default()
-    };
+        ..PropertySet::default()
+    });
     let ack = ConnAck {
         session_present: false,
         reason,
@@ -292,17 +292,20 @@ async fn read_connect<R: AsyncRead + Unpin>(
 /// Split a PUBLISH's or will's properties into the expiry instant and the
 /// properties forwarded to subscribers.
 fn message_properties(p: &Properties) -> (Option<Instant>, Properties) {
+    if p.is_none() {
+        return (None, Properties::default());
+    }
     let expires_at = p
         .message_expiry_interval
         .map(|s| Instant::now() + Duration::from_secs(u64::from(s)));
-    let forwarded = Properties {
+    let forwarded = Properties::from(PropertySet {
         payload_format_indicator: p.payload_format_indicator,
         content_type: p.content_type.clone(),
         response_topic: p.response_topic.clone(),
         correlation_data: p.correlation_data.clone(),
         user_properties: p.user_properties.clone(),
-        ..Properties::default()
-    };
+        ..PropertySet::default()
+    });
     (expires_at, forwarded)
 }
 

@@ -341,6 +341,9 @@ fn strip_diagnostics(p: &mut Packet) {
         Packet::Auth(a) => &mut a.properties,
         _ => return,
     };
+    if props.is_none() {
+        return;
+    }
     props.reason_string = None;
     props.user_properties.clear();
 }

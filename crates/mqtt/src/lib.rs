@@ -28,7 +28,7 @@ pub use encode::{
 };
 pub use error::DecodeError;
 pub use packet::*;
-pub use properties::Properties;
+pub use properties::{Properties, PropertySet};
 pub use reason::ReasonCode;
 pub use topic::{TopicFilter, TopicName};
 

@@ -2,14 +2,24 @@
 //! says which packet may carry which, so a property in the wrong packet, or
 //! twice, is a Protocol Error wherever it appears.
 
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
 use bytes::{BufMut, Bytes};
 
 use crate::wire::{self, Result};
 use crate::{DecodeError, PacketType, MAX_VARINT};
 
+/// A packet's properties: one pointer, null when the packet has none, so
+/// that packets without any (all of MQTT 3.1.1, most MQTT 5 PUBLISHes) are
+/// small to move and cost no allocation. It reads as a [`PropertySet`]
+/// (empty when there is none); the first write allocates one.
+#[derive(Clone, Default)]
+pub struct Properties(Option<Box<PropertySet>>);
+
 /// Every MQTT 5 property. `None` / empty = absent.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Properties {
+pub struct PropertySet {
     pub payload_format_indicator: Option<u8>,
     pub message_expiry_interval: Option<u32>,
     pub content_type: Option<String>,
@@ -38,6 +48,126 @@ pub struct Properties {
     pub wildcard_subscription_available: Option<u8>,
     pub subscription_identifier_available: Option<u8>,
     pub shared_subscription_available: Option<u8>,
+}
+
+static EMPTY: PropertySet = PropertySet {
+    payload_format_indicator: None,
+    message_expiry_interval: None,
+    content_type: None,
+    response_topic: None,
+    correlation_data: None,
+    subscription_identifiers: Vec::new(),
+    session_expiry_interval: None,
+    assigned_client_identifier: None,
+    server_keep_alive: None,
+    authentication_method: None,
+    authentication_data: None,
+    request_problem_information: None,
+    will_delay_interval: None,
+    request_response_information: None,
+    response_information: None,
+    server_reference: None,
+    reason_string: None,
+    receive_maximum: None,
+    topic_alias_maximum: None,
+    topic_alias: None,
+    maximum_qos: None,
+    retain_available: None,
+    user_properties: Vec::new(),
+    maximum_packet_size: None,
+    wildcard_subscription_available: None,
+    subscription_identifier_available: None,
+    shared_subscription_available: None,
+};
+
+impl Properties {
+    /// True when the packet carries no property at all.
+    pub fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.as_deref().is_none_or(PropertySet::is_empty)
+    }
+
+    /// Read a property length and the properties that follow, checking each
+    /// against `scope`.
+    pub(crate) fn read(b: &mut Bytes, scope: Scope) -> Result<Properties> {
+        let len = wire::read_varint(b)? as usize;
+        if b.len() < len {
+            return Err(DecodeError::Malformed("property length exceeds packet"));
+        }
+        let mut p = b.split_to(len);
+        let mut props = Properties::default();
+        while !p.is_empty() {
+            // Identifiers are variable byte integers; every defined one fits in one byte.
+            let pid = wire::read_varint(&mut p)?;
+            let pid = u8::try_from(pid).map_err(|_| DecodeError::Malformed("unknown property"))?;
+            if !allowed(pid, scope) {
+                return Err(
+                    if pid > id::SHARED_SUBSCRIPTION_AVAILABLE || !is_defined(pid) {
+                        DecodeError::Malformed("unknown property identifier")
+                    } else {
+                        DecodeError::Protocol("property not allowed in this packet")
+                    },
+                );
+            }
+            props.read_one(pid, &mut p, scope)?;
+        }
+        Ok(props)
+    }
+
+    /// Length of the encoded properties, without their own length prefix.
+    pub(crate) fn body_len(&self) -> usize {
+        self.0.as_deref().map_or(0, PropertySet::body_len)
+    }
+
+    /// Length including the variable-byte-integer length prefix.
+    pub(crate) fn encoded_len(&self) -> usize {
+        let n = self.body_len();
+        wire::varint_len(n as u32) + n
+    }
+
+    pub(crate) fn write(&self, out: &mut impl BufMut) {
+        match self.0.as_deref() {
+            Some(set) => set.write(out),
+            None => wire::put_varint(out, 0),
+        }
+    }
+}
+
+impl Deref for Properties {
+    type Target = PropertySet;
+
+    fn deref(&self) -> &PropertySet {
+        self.0.as_deref().unwrap_or(&EMPTY)
+    }
+}
+
+impl DerefMut for Properties {
+    fn deref_mut(&mut self) -> &mut PropertySet {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl From<PropertySet> for Properties {
+    fn from(set: PropertySet) -> Properties {
+        Properties((set != EMPTY).then(|| Box::new(set)))
+    }
+}
+
+impl PartialEq for Properties {
+    fn eq(&self, other: &Properties) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Properties {}
+
+impl fmt::Debug for Properties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
 }
 
 /// Where a property set lives: a packet type, or the Will properties of CONNECT.
@@ -154,36 +284,9 @@ fn read_flag(b: &mut Bytes) -> Result<u8> {
     Ok(v)
 }
 
-impl Properties {
+impl PropertySet {
     pub fn is_empty(&self) -> bool {
         self.body_len() == 0
-    }
-
-    /// Read a property length and the properties that follow, checking each
-    /// against `scope`.
-    pub(crate) fn read(b: &mut Bytes, scope: Scope) -> Result<Properties> {
-        let len = wire::read_varint(b)? as usize;
-        if b.len() < len {
-            return Err(DecodeError::Malformed("property length exceeds packet"));
-        }
-        let mut p = b.split_to(len);
-        let mut props = Properties::default();
-        while !p.is_empty() {
-            // Identifiers are variable byte integers; every defined one fits in one byte.
-            let pid = wire::read_varint(&mut p)?;
-            let pid = u8::try_from(pid).map_err(|_| DecodeError::Malformed("unknown property"))?;
-            if !allowed(pid, scope) {
-                return Err(
-                    if pid > id::SHARED_SUBSCRIPTION_AVAILABLE || !is_defined(pid) {
-                        DecodeError::Malformed("unknown property identifier")
-                    } else {
-                        DecodeError::Protocol("property not allowed in this packet")
-                    },
-                );
-            }
-            props.read_one(pid, &mut p, scope)?;
-        }
-        Ok(props)
     }
 
     fn read_one(&mut self, pid: u8, p: &mut Bytes, scope: Scope) -> Result<()> {
@@ -325,12 +428,6 @@ impl Properties {
             + u8_(&self.shared_subscription_available)
     }
 
-    /// Length including the variable-byte-integer length prefix.
-    pub(crate) fn encoded_len(&self) -> usize {
-        let n = self.body_len();
-        wire::varint_len(n as u32) + n
-    }
-
     pub(crate) fn write(&self, out: &mut impl BufMut) {
         let n = self.body_len();
         debug_assert!(n as u32 <= MAX_VARINT);
@@ -432,4 +529,36 @@ fn s<B: BufMut>(out: &mut B, pid: u8, v: &Option<String>) {
 fn is_defined(pid: u8) -> bool {
     matches!(pid, 0x01..=0x03 | 0x08 | 0x09 | 0x0B | 0x11..=0x13 | 0x15..=0x19 | 0x1A | 0x1C
         | 0x1F | 0x21..=0x2A)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_properties_is_one_null_pointer() {
+        assert_eq!(
+            std::mem::size_of::<Properties>(),
+            std::mem::size_of::<usize>()
+        );
+        let mut b = Bytes::from_static(&[0]);
+        let p = Properties::read(&mut b, Scope::Packet(PacketType::Publish)).unwrap();
+        assert!(p.is_none() && p.is_empty());
+        assert!(Properties::from(PropertySet::default()).is_none());
+        assert_eq!(p, Properties::from(PropertySet::default()));
+    }
+
+    #[test]
+    fn first_write_allocates_and_reads_see_it() {
+        let mut p = Properties::default();
+        assert_eq!(p.content_type, None);
+        p.content_type = Some("text/plain".into());
+        assert!(!p.is_none() && !p.is_empty());
+        let mut out = Vec::new();
+        p.write(&mut out);
+        assert_eq!(out[0] as usize, p.body_len());
+        let mut b = Bytes::from(out);
+        let back = Properties::read(&mut b, Scope::Packet(PacketType::Publish)).unwrap();
+        assert_eq!(back, p);
+    }
 }

@@ -120,18 +120,18 @@ fn connect_v5_spec_example() {
             payload: Bytes::from_static(b"bye"),
             qos: QoS::AtLeastOnce,
             retain: false,
-            properties: Properties {
+            properties: Properties::from(PropertySet {
                 will_delay_interval: Some(5),
                 payload_format_indicator: Some(1),
-                ..props()
-            },
+                ..PropertySet::default()
+            }),
         }),
         username: Some("u".into()),
         password: Some(Bytes::from_static(b"p")),
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             session_expiry_interval: Some(10),
-            ..props()
-        },
+            ..PropertySet::default()
+        }),
     };
     both(&wire, Packet::Connect(Box::new(c.clone())), V5);
     both(&wire, Packet::Connect(Box::new(c)), V3);
@@ -196,11 +196,11 @@ fn connack() {
     let p = Packet::ConnAck(ConnAck {
         session_present: false,
         reason: ReasonCode::Success,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             receive_maximum: Some(20),
             assigned_client_identifier: Some("a".into()),
-            ..props()
-        },
+            ..PropertySet::default()
+        }),
     });
     both(
         &[
@@ -280,10 +280,10 @@ fn subscription_identifier_boundaries() {
     for &(value, bytes) in &VBI[1..] {
         let s = Subscribe {
             packet_id: 1,
-            properties: Properties {
+            properties: Properties::from(PropertySet {
                 subscription_identifiers: vec![value],
-                ..props()
-            },
+                ..PropertySet::default()
+            }),
             filters: vec![("a".into(), SubscriptionOptions::default())],
         };
         let prop_len = 1 + bytes.len() as u8;
@@ -348,14 +348,14 @@ fn publish_qos2_v5_with_properties() {
         retain: false,
         topic: "t".into(),
         packet_id: 0x1234,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             payload_format_indicator: Some(1),
             message_expiry_interval: Some(60),
             topic_alias: Some(3),
             subscription_identifiers: vec![1, 200],
             user_properties: vec![("k".into(), "v".into())],
-            ..props()
-        },
+            ..PropertySet::default()
+        }),
         payload: Bytes::new(),
     };
     let wire = [
@@ -382,10 +382,10 @@ fn publish_v5_topic_alias_only() {
         retain: false,
         topic: Bytes::new(),
         packet_id: 0,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             topic_alias: Some(1),
-            ..props()
-        },
+            ..PropertySet::default()
+        }),
         payload: Bytes::from_static(b"z"),
     };
     both(
@@ -576,10 +576,10 @@ fn ack_short_forms() {
     let rs = Ack {
         packet_id: 10,
         reason: ReasonCode::Success,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             reason_string: Some("ok".into()),
-            ..props()
-        },
+            ..PropertySet::default()
+        }),
     };
     both(
         &[
@@ -611,10 +611,10 @@ fn disconnect() {
     );
     let d = Disconnect {
         reason: ReasonCode::Success,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             session_expiry_interval: Some(60),
-            ..props()
-        },
+            ..PropertySet::default()
+        }),
     };
     both(
         &[0xE0, 0x07, 0x00, 0x05, 0x11, 0x00, 0x00, 0x00, 0x3C],
@@ -636,10 +636,10 @@ fn ping_and_auth() {
     both(&[0xF0, 0x00], Packet::Auth(a), V5);
     let a = Auth {
         reason: ReasonCode::ContinueAuthentication,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             authentication_method: Some("m".into()),
-            ..props()
-        },
+            ..PropertySet::default()
+        }),
     };
     both(
         &[0xF0, 0x06, 0x18, 0x04, 0x15, 0x00, 0x01, b'm'],

@@ -247,17 +247,19 @@ pub fn connect_props() -> BoxedStrategy<Properties> {
         opt(string()),
         opt(binary()),
     )
-        .prop_map(|(sei, rm, mps, tam, rri, rpi, up, am, ad)| Properties {
-            session_expiry_interval: sei,
-            receive_maximum: rm,
-            maximum_packet_size: mps,
-            topic_alias_maximum: tam,
-            request_response_information: rri,
-            request_problem_information: rpi,
-            user_properties: up,
-            authentication_method: am,
-            authentication_data: ad,
-            ..Properties::default()
+        .prop_map(|(sei, rm, mps, tam, rri, rpi, up, am, ad)| {
+            Properties::from(PropertySet {
+                session_expiry_interval: sei,
+                receive_maximum: rm,
+                maximum_packet_size: mps,
+                topic_alias_maximum: tam,
+                request_response_information: rri,
+                request_problem_information: rpi,
+                user_properties: up,
+                authentication_method: am,
+                authentication_data: ad,
+                ..PropertySet::default()
+            })
         })
         .boxed()
 }
@@ -288,7 +290,7 @@ pub fn connack_props() -> BoxedStrategy<Properties> {
     )
         .prop_map(
             |((sei, rm, mq, ra, mps, aci, tam, rs, up), (wsa, sia, ssa, ska, ri, sr, am, ad))| {
-                Properties {
+                Properties::from(PropertySet {
                     session_expiry_interval: sei,
                     receive_maximum: rm,
                     maximum_qos: mq,
@@ -306,8 +308,8 @@ pub fn connack_props() -> BoxedStrategy<Properties> {
                     server_reference: sr,
                     authentication_method: am,
                     authentication_data: ad,
-                    ..Properties::default()
-                }
+                    ..PropertySet::default()
+                })
             },
         )
         .boxed()
@@ -331,16 +333,18 @@ pub fn publish_props_with(sub_ids: bool) -> BoxedStrategy<Properties> {
         ids,
         opt(string()),
     )
-        .prop_map(|(pfi, mei, ta, rt, cd, up, si, ct)| Properties {
-            payload_format_indicator: pfi,
-            message_expiry_interval: mei,
-            topic_alias: ta,
-            response_topic: rt,
-            correlation_data: cd,
-            user_properties: up,
-            subscription_identifiers: si,
-            content_type: ct,
-            ..Properties::default()
+        .prop_map(|(pfi, mei, ta, rt, cd, up, si, ct)| {
+            Properties::from(PropertySet {
+                payload_format_indicator: pfi,
+                message_expiry_interval: mei,
+                topic_alias: ta,
+                response_topic: rt,
+                correlation_data: cd,
+                user_properties: up,
+                subscription_identifiers: si,
+                content_type: ct,
+                ..PropertySet::default()
+            })
         })
         .boxed()
 }
@@ -359,15 +363,17 @@ pub fn will_props() -> BoxedStrategy<Properties> {
         opt(binary()),
         user_properties(),
     )
-        .prop_map(|(wdi, pfi, mei, ct, rt, cd, up)| Properties {
-            will_delay_interval: wdi,
-            payload_format_indicator: pfi,
-            message_expiry_interval: mei,
-            content_type: ct,
-            response_topic: rt,
-            correlation_data: cd,
-            user_properties: up,
-            ..Properties::default()
+        .prop_map(|(wdi, pfi, mei, ct, rt, cd, up)| {
+            Properties::from(PropertySet {
+                will_delay_interval: wdi,
+                payload_format_indicator: pfi,
+                message_expiry_interval: mei,
+                content_type: ct,
+                response_topic: rt,
+                correlation_data: cd,
+                user_properties: up,
+                ..PropertySet::default()
+            })
         })
         .boxed()
 }
@@ -376,29 +382,35 @@ pub fn will_props() -> BoxedStrategy<Properties> {
 /// User Properties.
 pub fn ack_props() -> BoxedStrategy<Properties> {
     (opt(string()), user_properties())
-        .prop_map(|(rs, up)| Properties {
-            reason_string: rs,
-            user_properties: up,
-            ..Properties::default()
+        .prop_map(|(rs, up)| {
+            Properties::from(PropertySet {
+                reason_string: rs,
+                user_properties: up,
+                ..PropertySet::default()
+            })
         })
         .boxed()
 }
 
 pub fn subscribe_props() -> BoxedStrategy<Properties> {
     (opt(sub_id()), user_properties())
-        .prop_map(|(si, up)| Properties {
-            subscription_identifiers: si.into_iter().collect(),
-            user_properties: up,
-            ..Properties::default()
+        .prop_map(|(si, up)| {
+            Properties::from(PropertySet {
+                subscription_identifiers: si.into_iter().collect(),
+                user_properties: up,
+                ..PropertySet::default()
+            })
         })
         .boxed()
 }
 
 pub fn unsubscribe_props() -> BoxedStrategy<Properties> {
     user_properties()
-        .prop_map(|up| Properties {
-            user_properties: up,
-            ..Properties::default()
+        .prop_map(|up| {
+            Properties::from(PropertySet {
+                user_properties: up,
+                ..PropertySet::default()
+            })
         })
         .boxed()
 }
@@ -410,12 +422,14 @@ pub fn disconnect_props() -> BoxedStrategy<Properties> {
         user_properties(),
         opt(string()),
     )
-        .prop_map(|(sei, rs, up, sr)| Properties {
-            session_expiry_interval: sei,
-            reason_string: rs,
-            user_properties: up,
-            server_reference: sr,
-            ..Properties::default()
+        .prop_map(|(sei, rs, up, sr)| {
+            Properties::from(PropertySet {
+                session_expiry_interval: sei,
+                reason_string: rs,
+                user_properties: up,
+                server_reference: sr,
+                ..PropertySet::default()
+            })
         })
         .boxed()
 }
@@ -427,12 +441,14 @@ pub fn auth_props() -> BoxedStrategy<Properties> {
         opt(string()),
         user_properties(),
     )
-        .prop_map(|(am, ad, rs, up)| Properties {
-            authentication_method: am,
-            authentication_data: ad,
-            reason_string: rs,
-            user_properties: up,
-            ..Properties::default()
+        .prop_map(|(am, ad, rs, up)| {
+            Properties::from(PropertySet {
+                authentication_method: am,
+                authentication_data: ad,
+                reason_string: rs,
+                user_properties: up,
+                ..PropertySet::default()
+            })
         })
         .boxed()
 }
