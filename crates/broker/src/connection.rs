@@ -587,7 +587,7 @@ impl Conn {
         let cfg = &self.inner.config;
         let v5 = self.version.is_v5();
         // Topic aliases (client → server).
-        if let Some(alias) = p.properties.topic_alias.take() {
+        if let Some(alias) = p.properties.get_mut().and_then(|s| s.topic_alias.take()) {
             let index = usize::from(alias) - 1;
             if alias > cfg.topic_alias_maximum {
                 return Some(self.disconnect(ReasonCode::TopicAliasInvalid));

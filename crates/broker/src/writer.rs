@@ -341,9 +341,8 @@ fn strip_diagnostics(p: &mut Packet) {
         Packet::Auth(a) => &mut a.properties,
         _ => return,
     };
-    if props.is_none() {
-        return;
+    if let Some(props) = props.get_mut() {
+        props.reason_string = None;
+        props.user_properties.clear();
     }
-    props.reason_string = None;
-    props.user_properties.clear();
 }

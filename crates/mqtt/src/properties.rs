@@ -13,7 +13,8 @@ use crate::{DecodeError, PacketType, MAX_VARINT};
 /// A packet's properties: one pointer, null when the packet has none, so
 /// that packets without any (all of MQTT 3.1.1, most MQTT 5 PUBLISHes) are
 /// small to move and cost no allocation. It reads as a [`PropertySet`]
-/// (empty when there is none); the first write allocates one.
+/// (empty when there is none); the first write through it allocates one,
+/// so code that may only clear or take a property uses [`Properties::get_mut`].
 #[derive(Clone, Default)]
 pub struct Properties(Option<Box<PropertySet>>);
 
@@ -88,6 +89,11 @@ impl Properties {
 
     pub fn is_empty(&self) -> bool {
         self.0.as_deref().is_none_or(PropertySet::is_empty)
+    }
+
+    /// The properties to change in place, if there are any (never allocates).
+    pub fn get_mut(&mut self) -> Option<&mut PropertySet> {
+        self.0.as_deref_mut()
     }
 
     /// Read a property length and the properties that follow, checking each
@@ -560,5 +566,15 @@ mod tests {
         let mut b = Bytes::from(out);
         let back = Properties::read(&mut b, Scope::Packet(PacketType::Publish)).unwrap();
         assert_eq!(back, p);
+    }
+
+    #[test]
+    fn get_mut_takes_without_allocating() {
+        let mut p = Properties::default();
+        assert_eq!(p.get_mut().and_then(|s| s.topic_alias.take()), None);
+        assert!(p.is_none());
+        p.topic_alias = Some(3);
+        assert_eq!(p.get_mut().and_then(|s| s.topic_alias.take()), Some(3));
+        assert!(p.is_empty());
     }
 }
