@@ -9,8 +9,9 @@
 //! depends on (see `persist.rs`).
 //!
 //! Locks: the session table, each session's state and the subscription
-//! index are `std::sync` locks held for short sections and never across an
-//! await. Order when nesting: session table → subscription index → session
+//! index are `std::sync` locks (the index a per-thread-slot reader lock,
+//! `read_mostly.rs`, as it is read on every PUBLISH) held for short
+//! sections and never across an await. Order when nesting: session table → subscription index → session
 //! state; nothing takes the index or the table while holding a session's
 //! state, and the retained store is never held while taking another lock.
 
@@ -20,6 +21,7 @@ mod connection;
 pub mod index;
 mod message;
 mod persist;
+mod read_mostly;
 mod router;
 mod session;
 mod writer;
@@ -40,6 +42,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 
 use index::SubIndex;
+use read_mostly::ReadMostly;
 use session::Session;
 
 /// What the listener knows about an accepted connection.
@@ -73,7 +76,7 @@ struct PendingWill {
 pub(crate) struct Inner {
     config: BrokerConfig,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
-    index: RwLock<SubIndex<Arc<Session>>>,
+    index: ReadMostly<SubIndex<Arc<Session>>>,
     retained: RwLock<HashMap<String, Arc<Message>>>,
     pending_wills: Mutex<HashMap<u64, PendingWill>>,
     /// Where persistent sessions and retained messages are kept, if anywhere.
@@ -119,7 +122,7 @@ impl Broker {
             inner: Arc::new(Inner {
                 config,
                 sessions: Mutex::new(HashMap::default()),
-                index: RwLock::new(SubIndex::new(hash)),
+                index: ReadMostly::new(SubIndex::new(hash)),
                 retained: RwLock::new(HashMap::default()),
                 pending_wills: Mutex::new(HashMap::default()),
                 store,
@@ -209,7 +212,7 @@ impl Broker {
         Stats {
             connections: inner.live_connections.load(Ordering::Relaxed),
             sessions: inner.sessions.lock().map(|s| s.len()).unwrap_or(0),
-            subscriptions: inner.index.read().map(|i| i.len()).unwrap_or(0),
+            subscriptions: inner.index.read().len(),
             retained: inner.retained.read().map(|r| r.len()).unwrap_or(0),
         }
     }

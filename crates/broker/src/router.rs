@@ -63,7 +63,7 @@ impl Inner {
         let mut by_session = BySession::default();
         let mut shared: Vec<Target> = Vec::new();
         {
-            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            let index = self.index.read();
             index.for_each_match(
                 msg.topic_str(),
                 |s: &Arc<Session>| s.is_connected(),
@@ -169,7 +169,7 @@ impl Inner {
 
     /// Add a subscription to the index; true if the session had none for this filter.
     pub(crate) fn index_insert(&self, session: &Arc<Session>, sub: &Subscription) -> bool {
-        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let mut index = self.index.write();
         index.insert(
             &sub.filter,
             Entry {
@@ -182,7 +182,7 @@ impl Inner {
     }
 
     pub(crate) fn index_remove(&self, session: &Session, filter: &TopicFilter) -> bool {
-        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let mut index = self.index.write();
         index.remove(filter, session.id)
     }
 
@@ -213,7 +213,7 @@ impl Inner {
             st.inflight.clear();
             st.subscriptions.drain().map(|(_, s)| s).collect()
         };
-        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let mut index = self.index.write();
         for s in subs {
             index.remove(&s.filter, session.id);
         }
