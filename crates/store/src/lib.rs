@@ -20,7 +20,8 @@
 //!
 //! This crate knows nothing about MQTT semantics beyond the shape of what it
 //! stores: messages are opaque encoded packets, subscriptions are filter text
-//! and an options byte.
+//! and an options byte. Registry records (things, certificates, policies)
+//! are opaque bytes under a kind and a key.
 
 pub mod memory;
 mod model;
@@ -28,8 +29,8 @@ pub mod sqlite;
 mod writer;
 
 pub use model::{
-    InFlightRecord, LoadedSession, Op, QueuedRecord, RetainedRecord, SessionRecord, Snapshot,
-    StoredMessage, SubscriptionRecord, WillRecord,
+    InFlightRecord, LoadedSession, Op, QueuedRecord, Record, RetainedRecord, SessionRecord,
+    Snapshot, StoredMessage, SubscriptionRecord, WillRecord,
 };
 pub use writer::{Commit, Durability, Store};
 

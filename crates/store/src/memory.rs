@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
+
 use crate::model::LoadedSession;
 use crate::{
-    Backend, InFlightRecord, Op, QueuedRecord, RetainedRecord, SessionRecord, Snapshot, StoreError,
-    StoredMessage, SubscriptionRecord, WillRecord,
+    Backend, InFlightRecord, Op, QueuedRecord, Record, RetainedRecord, SessionRecord, Snapshot,
+    StoreError, StoredMessage, SubscriptionRecord, WillRecord,
 };
 
 #[derive(Debug, Default)]
@@ -19,6 +21,7 @@ struct Tables {
     inflight: BTreeMap<(Arc<str>, u64), InFlightRecord>,
     wills: BTreeMap<Arc<str>, WillRecord>,
     retained: BTreeMap<String, StoredMessage>,
+    records: BTreeMap<(String, String), Bytes>,
 }
 
 /// The "disk" of memory backends: share it to reopen.
@@ -99,6 +102,15 @@ impl Backend for MemoryBackend {
                 message: message.clone(),
             })
             .collect();
+        snapshot.records = t
+            .records
+            .iter()
+            .map(|((kind, key), value)| Record {
+                kind: kind.clone(),
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect();
         Ok(snapshot)
     }
 
@@ -145,6 +157,13 @@ impl Backend for MemoryBackend {
                 }
                 Op::RetainClear { topic } => {
                     t.retained.remove(topic);
+                }
+                Op::RecordPut(r) => {
+                    t.records
+                        .insert((r.kind.clone(), r.key.clone()), r.value.clone());
+                }
+                Op::RecordDelete { kind, key } => {
+                    t.records.remove(&(kind.clone(), key.clone()));
                 }
             }
         }

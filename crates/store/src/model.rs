@@ -93,6 +93,18 @@ pub struct RetainedRecord {
     pub message: StoredMessage,
 }
 
+/// A registry record (a thing, a certificate, a policy, an attachment...):
+/// opaque bytes under a kind and a key. The registry decides what they
+/// mean and how they are encoded; the store only keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Short name of the record type, e.g. `thing`.
+    pub kind: String,
+    /// Unique within `kind`.
+    pub key: String,
+    pub value: Bytes,
+}
+
 /// One change. A batch of ops is applied in order, in one transaction.
 /// Client IDs are shared (`Arc<str>`): the broker emits many ops per
 /// session and should not copy its ID into each.
@@ -144,6 +156,13 @@ pub enum Op {
     RetainClear {
         topic: String,
     },
+    /// Create or replace a registry record.
+    RecordPut(Record),
+    /// Forget a registry record (nothing happens if there is none).
+    RecordDelete {
+        kind: String,
+        key: String,
+    },
 }
 
 /// One persisted session, as loaded at start.
@@ -168,4 +187,6 @@ pub struct Snapshot {
     pub orphan_wills: Vec<WillRecord>,
     /// Retained messages that had not expired, ordered by topic.
     pub retained: Vec<RetainedRecord>,
+    /// Registry records, ordered by kind, then key.
+    pub records: Vec<Record>,
 }

@@ -30,8 +30,8 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Tran
 
 use crate::model::LoadedSession;
 use crate::{
-    Backend, Op, QueuedRecord, RetainedRecord, SessionRecord, Snapshot, StoreError, StoredMessage,
-    SubscriptionRecord, WillRecord,
+    Backend, Op, QueuedRecord, Record, RetainedRecord, SessionRecord, Snapshot, StoreError,
+    StoredMessage, SubscriptionRecord, WillRecord,
 };
 use blocks::{Blocks, ReadError};
 
@@ -39,8 +39,9 @@ use blocks::{Blocks, ReadError};
 pub const APPLICATION_ID: i32 = 0x4B55_4D4F;
 
 /// Schema migrations: `MIGRATIONS[n]` takes a file from version `n` to `n + 1`.
+/// Public for the tests that build files of older versions.
 /// Append only; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[&str] = &[
     // 0 -> 1: sessions, their subscriptions, queues and wills; retained messages.
     "CREATE TABLE session (
          client_id       TEXT PRIMARY KEY,
@@ -78,6 +79,13 @@ const MIGRATIONS: &[&str] = &[
          topic      TEXT PRIMARY KEY,
          packet     BLOB NOT NULL,
          expires_at INTEGER
+     ) WITHOUT ROWID;",
+    // 1 -> 2: registry records (things, certificates, policies, ...).
+    "CREATE TABLE record (
+         kind  TEXT NOT NULL,
+         key   TEXT NOT NULL,
+         value BLOB NOT NULL,
+         PRIMARY KEY (kind, key)
      ) WITHOUT ROWID;",
 ];
 
@@ -394,6 +402,16 @@ fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
             tx.prepare_cached("DELETE FROM retained WHERE topic = ?1")?
                 .execute([topic])?;
         }
+        Op::RecordPut(r) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO record (kind, key, value) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![r.kind, r.key, &r.value[..]])?;
+        }
+        Op::RecordDelete { kind, key } => {
+            tx.prepare_cached("DELETE FROM record WHERE kind = ?1 AND key = ?2")?
+                .execute(params![kind, key])?;
+        }
     }
     Ok(())
 }
@@ -491,6 +509,16 @@ impl Backend for SqliteBackend {
                     Ok(RetainedRecord {
                         topic: r.get(0)?,
                         message: message(r.get(1)?, r.get(2)?),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut st = tx.prepare("SELECT kind, key, value FROM record ORDER BY kind, key")?;
+            snapshot.records = st
+                .query_map([], |r| {
+                    Ok(Record {
+                        kind: r.get(0)?,
+                        key: r.get(1)?,
+                        value: Bytes::from(r.get::<_, Vec<u8>>(2)?),
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

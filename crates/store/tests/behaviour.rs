@@ -5,7 +5,7 @@ use bytes::Bytes;
 use kumo_store::memory::{MemoryBackend, MemoryData};
 use kumo_store::sqlite::SqliteBackend;
 use kumo_store::{
-    Backend, Durability, InFlightRecord, LoadedSession, Op, QueuedRecord, RetainedRecord,
+    Backend, Durability, InFlightRecord, LoadedSession, Op, QueuedRecord, Record, RetainedRecord,
     SessionRecord, Snapshot, Store, StoredMessage, SubscriptionRecord, WillRecord,
 };
 
@@ -603,6 +603,47 @@ fn a_message_acknowledged_within_the_batch_is_never_written(h: &dyn Harness) {
     assert_eq!(queue_texts(&reload(h, NOW).sessions[0].1), vec!["y"]);
 }
 
+fn record(kind: &str, key: &str, value: &str) -> Record {
+    Record {
+        kind: kind.into(),
+        key: key.into(),
+        value: Bytes::copy_from_slice(value.as_bytes()),
+    }
+}
+
+fn registry_records_are_put_replaced_and_deleted(h: &dyn Harness) {
+    let mut b = h.open();
+    apply(
+        &mut b,
+        vec![
+            Op::RecordPut(record("thing", "raspi2", "v1")),
+            Op::RecordPut(record("thing", "pico", "p1")),
+            Op::RecordPut(record("policy", "raspi2", "doc")),
+            Op::RecordPut(record("thing", "raspi2", "v2")),
+            Op::RecordDelete {
+                kind: "thing".into(),
+                key: "pico".into(),
+            },
+            // Deleting what is not there is not an error.
+            Op::RecordDelete {
+                kind: "thing".into(),
+                key: "nobody".into(),
+            },
+        ],
+    );
+    drop(b);
+    let s = reload(h, NOW);
+    assert_eq!(
+        s.records,
+        vec![
+            record("policy", "raspi2", "doc"),
+            record("thing", "raspi2", "v2")
+        ],
+        "ordered by kind, then key; the same key in another kind is another record"
+    );
+    assert!(s.sessions.is_empty() && s.retained.is_empty());
+}
+
 macro_rules! backends {
     ($($test:ident),* $(,)?) => {
         mod memory {
@@ -628,4 +669,5 @@ backends!(
     group_commit_makes_every_submission_durable,
     async_durability_acknowledges_at_once_and_flushes_on_close,
     a_message_acknowledged_within_the_batch_is_never_written,
+    registry_records_are_put_replaced_and_deleted,
 );

@@ -2,7 +2,7 @@
 //! upgrades it, and refuses (without writing a byte) anything that is not
 //! a Kumo store.
 
-use kumo_store::sqlite::{SqliteBackend, APPLICATION_ID, SCHEMA_VERSION};
+use kumo_store::sqlite::{SqliteBackend, APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
 use kumo_store::{Backend, StoreError};
 
 fn refused_untouched(content: &[u8]) -> StoreError {
@@ -118,6 +118,46 @@ fn a_new_store_is_a_wal_mode_kumo_file_at_the_current_schema() {
     // Opening it again is not a migration.
     drop(c);
     drop(SqliteBackend::open(&path).unwrap());
+}
+
+#[test]
+fn a_version_1_store_is_migrated_in_place_and_keeps_its_data() {
+    use bytes::Bytes;
+    use kumo_store::{Backend, Op, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let path = SqliteBackend::file_in(dir.path());
+    {
+        // What Kumo 0.1 (schema 1: sessions and retained messages) wrote.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.execute(
+            "INSERT INTO retained (topic, packet, expires_at) VALUES ('a/b', x'30', NULL)",
+            [],
+        )
+        .unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+    }
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let s = b.load(0).unwrap();
+    assert_eq!(s.retained.len(), 1, "data of the old schema is kept");
+    assert!(s.records.is_empty());
+    let put = Op::RecordPut(Record {
+        kind: "thing".into(),
+        key: "raspi2".into(),
+        value: Bytes::from_static(b"{}"),
+    });
+    b.apply(&[put]).unwrap();
+    drop(b);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = c
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    drop(c);
+    let s = SqliteBackend::open(&path).unwrap().load(0).unwrap();
+    assert_eq!((s.retained.len(), s.records.len()), (1, 1));
 }
 
 #[test]
