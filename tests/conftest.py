@@ -26,6 +26,9 @@ API (other test files build on this; keep it stable)
     ``.config_text``    the merged TOML the server was started with
     ``.issue_cert(name) -> (cert_path, key_path)``
                         runs ``kumo cert issue NAME --out DIR --data-dir DIR``
+    ``.cli(*args, check=True) -> subprocess.CompletedProcess``
+                        runs ``kumo ARGS --config FILE --data-dir DIR`` (admin commands reach
+                        this server's admin socket); text output, stderr kept
     ``.stop(sig=signal.SIGTERM) -> returncode``  (waits, bounded)
     ``.kill()``         SIGKILL, waits
     ``.restart()``      stop (SIGTERM) + start again on the same data dir and
@@ -242,6 +245,18 @@ class KumoServer:
         key = self.cert_dir / f"{name}.private.key"
         assert cert.exists() and key.exists(), f"cert issue wrote {list(self.cert_dir.iterdir())}"
         return cert, key
+
+    def cli(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+        r = subprocess.run(
+            [str(self.binary), *args, "--config", str(self.config_path),
+             "--data-dir", str(self.data_dir)],
+            capture_output=True, text=True, timeout=60, env=self._env(), cwd=self.workdir,
+            input=input,
+        )
+        if check and r.returncode != 0:
+            raise AssertionError(f"kumo {' '.join(args)} failed ({r.returncode}):\n"
+                                 f"{r.stdout}\n{r.stderr}")
+        return r
 
     def __repr__(self):
         return (f"KumoServer(tcp={self.tcp_port}, tls={self.tls_port}, "

@@ -22,9 +22,135 @@ pub enum Command {
     /// Validate the configuration and print the effective one (exit 0), or
     /// print the error with its location (exit 2).
     CheckConfig(ConfigArgs),
-    /// Device certificates.
+    /// Certificates: issue offline, or manage the registry's (running server).
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Things in the registry of the running server.
+    #[command(subcommand)]
+    Thing(ThingCommand),
+    /// Policies in the registry of the running server.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Any registry operation by its AWS name, e.g.
+    /// `kumo api DescribeThing '{"thingName":"raspi2"}'`.
+    Api(ApiArgs),
+}
+
+/// How the running server is reached, and how answers are printed.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// `text` (default) or `json` (the AWS response body, one line).
+    #[arg(long, short = 'o', value_name = "FORMAT", default_value = "text")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The operation, e.g. CreateThing, ListCertificates, AttachPolicy.
+    pub op: String,
+    /// Its input as a JSON object with AWS's field names (`-`: read it from
+    /// standard input). Default: `{}`.
+    pub input: Option<String>,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ThingCommand {
+    /// Create a thing (CreateThing).
+    Create {
+        name: String,
+        /// An attribute, NAME=VALUE (repeatable).
+        #[arg(long = "attribute", short = 'a', value_name = "NAME=VALUE")]
+        attributes: Vec<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Show a thing (DescribeThing).
+    Describe {
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// List things (ListThings).
+    List {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Delete a thing (DeleteThing).
+    Delete {
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Attach a certificate to a thing (AttachThingPrincipal).
+    AttachCert {
+        name: String,
+        /// Certificate id (or its ARN).
+        cert: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Detach a certificate from a thing (DetachThingPrincipal).
+    DetachCert {
+        name: String,
+        cert: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Create a policy from a JSON document (CreatePolicy).
+    Create {
+        name: String,
+        /// The policy document: a file, or `-` for standard input.
+        #[arg(long, value_name = "FILE")]
+        document: PathBuf,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Show a policy and its default document (GetPolicy).
+    Get {
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// List policies (ListPolicies).
+    List {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Delete a policy (DeletePolicy).
+    Delete {
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Attach a policy to a certificate (AttachPolicy).
+    Attach {
+        name: String,
+        /// Certificate id (or its ARN).
+        cert: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Detach a policy from a certificate (DetachPolicy).
+    Detach {
+        name: String,
+        cert: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -52,8 +178,62 @@ pub struct ServeArgs {
 #[derive(Debug, Subcommand)]
 pub enum CertCommand {
     /// Issue a device client certificate signed by Kumo's device CA and
-    /// write NAME.cert.pem, NAME.private.key and NAME.public.key.
+    /// write NAME.cert.pem, NAME.private.key and NAME.public.key (offline:
+    /// no server needed; the certificate is not registered).
     Issue(IssueArgs),
+    /// Create a key pair and a certificate in the running server's registry
+    /// (CreateKeysAndCertificate).
+    Create {
+        /// Make it ACTIVE at once (otherwise INACTIVE).
+        #[arg(long)]
+        active: bool,
+        /// Also write PREFIX.cert.pem, PREFIX.private.key, PREFIX.public.key
+        /// into this directory (the private key is shown only once).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// File name prefix for --out (default: the certificate id).
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Register a certificate made elsewhere (RegisterCertificateWithoutCA).
+    Register {
+        /// PEM file.
+        file: PathBuf,
+        #[arg(long)]
+        active: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Show a certificate (DescribeCertificate).
+    Describe {
+        id: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// List certificates (ListCertificates).
+    List {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Change a certificate's status (UpdateCertificate): ACTIVE, INACTIVE
+    /// or REVOKED.
+    Update {
+        id: String,
+        status: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Delete a certificate (DeleteCertificate); it must not be ACTIVE.
+    Delete {
+        id: String,
+        /// Detach its policies too (forceDelete).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -3,17 +3,21 @@
 use crate::cli::{CertCommand, Cli, Command, ConfigArgs, IssueArgs};
 use crate::config::{self, Loaded};
 use crate::error::{Failure, Result};
-use crate::{pki, serve};
+use crate::{admin_cli, pki, serve};
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig(args) => check_config(args),
         Command::Cert(CertCommand::Issue(args)) => cert_issue(args),
+        Command::Cert(cmd) => admin_cli::cert(cmd),
+        Command::Thing(cmd) => admin_cli::thing(cmd),
+        Command::Policy(cmd) => admin_cli::policy(cmd),
+        Command::Api(args) => admin_cli::api(args),
     }
 }
 
-fn load(args: ConfigArgs) -> Result<Loaded> {
+pub fn load(args: ConfigArgs) -> Result<Loaded> {
     let loaded = config::load(args.config.as_deref(), std::env::vars(), args.data_dir)
         .map_err(Failure::config)?;
     for v in &loaded.env_unknown {

@@ -7,6 +7,8 @@
 //! down on SIGTERM/SIGINT ([`serve`]). It never parses MQTT and never
 //! decides what a client may do; that is the broker's job.
 
+mod admin;
+mod admin_cli;
 mod cli;
 mod commands;
 mod config;

@@ -264,6 +264,13 @@ pub fn issue_device_cert(data_dir: &Path, name: &str, out_dir: &Path) -> Result<
     Ok(out)
 }
 
+/// Kumo's device CA as the registry's certificate issuer
+/// (CreateKeysAndCertificate), creating the CA if it does not exist yet.
+pub fn device_issuer(data_dir: &Path) -> Result<kumo_registry::Issuer> {
+    let ca = ensure_ca(&CaDir::new(data_dir), CaRole::Device, &mut Vec::new())?;
+    Ok(kumo_registry::Issuer::new(ca.cert, ca.key))
+}
+
 /// Load the CA for `role`, creating it if neither file exists.
 fn ensure_ca(dir: &CaDir, role: CaRole, events: &mut Vec<String>) -> Result<Ca> {
     let (cert_path, key_path) = match role {

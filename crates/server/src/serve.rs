@@ -12,16 +12,19 @@
 //! signal during shutdown exits at once with 130.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use kumo_broker::Broker;
+use kumo_registry::Registry;
 use kumo_store::sqlite::SqliteBackend;
 use kumo_store::Store;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::admin::{self, RegistryService};
 use crate::cli::ServeArgs;
 use crate::config::{self, Config, LogFormat};
 use crate::error::{Failure, Result};
@@ -81,9 +84,16 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
             .set_max_size(Some(config.store.max_size_mb * 1024 * 1024))
             .map_err(Failure::runtime)?;
     }
-    let (store, snapshot) =
+    let (store, mut snapshot) =
         Store::open(backend, config.store.durability(), now_ms()).map_err(Failure::runtime)?;
     info!(path = %store_path.display(), durability = ?config.store.durability(), "store opened");
+    let registry = Registry::load(config.aws.arn(), &std::mem::take(&mut snapshot.records))
+        .map_err(|e| Failure::runtime(anyhow::anyhow!("{e}")))?;
+    let registry = Arc::new(RegistryService::new(
+        registry,
+        store.clone(),
+        pki::device_issuer(&config.data_dir)?,
+    ));
     let broker = Broker::with_store(config.mqtt.broker_config(), store.clone(), snapshot);
     let bound = listeners::bind_all(&config, &tls).await?;
 
@@ -99,6 +109,19 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let ports: Vec<_> = bound.iter().map(|b| (b.kind.name(), b.addr)).collect();
     let tasks = listeners::start(bound, &broker, config.tls.handshake_timeout(), &stop_rx);
+    let admin_path = admin::socket_path(&config.data_dir);
+    let admin_listener = admin::bind(&config.data_dir).map_err(|e| {
+        Failure::runtime(anyhow::anyhow!(
+            "cannot create the admin socket {}: {e}",
+            admin_path.display()
+        ))
+    })?;
+    info!(path = %admin_path.display(), "admin socket ready");
+    let admin_task = tokio::spawn(admin::serve(
+        admin_listener,
+        registry.clone(),
+        stop_rx.clone(),
+    ));
     if let Some(p) = &ports_file {
         let bound_ports: Vec<(&str, u16)> = ports.iter().map(|(n, a)| (*n, a.port())).collect();
         listeners::write_ports_file(p, &bound_ports)?;
@@ -116,6 +139,8 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
 
     let _ = stop_tx.send(true);
     listeners::stop(tasks).await;
+    let _ = admin_task.await;
+    let _ = std::fs::remove_file(&admin_path);
     info!("listeners closed; shutting down the broker");
     if tokio::time::timeout(BROKER_SHUTDOWN_LIMIT, broker.shutdown())
         .await

@@ -63,6 +63,8 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("store.durability", Str),
     ("store.flush_interval_ms", UInt(60_000)),
     ("store.max_size_mb", UInt(u32::MAX as u64)),
+    ("aws.region", Str),
+    ("aws.account_id", Str),
 ];
 
 /// Variables with the `KUMO_` prefix that are not overrides.

@@ -21,6 +21,15 @@ pub struct FileConfig {
     pub log: LogFile,
     #[serde(default)]
     pub store: StoreFile,
+    #[serde(default)]
+    pub aws: AwsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsFile {
+    pub region: Option<String>,
+    pub account_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

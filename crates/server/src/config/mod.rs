@@ -52,6 +52,22 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub log: LogConfig,
     pub store: StoreConfig,
+    pub aws: AwsConfig,
+}
+
+/// `[aws]`: what Kumo calls itself in AWS terms.
+#[derive(Debug, Clone, Serialize)]
+pub struct AwsConfig {
+    /// The region in ARNs (and, later, SigV4 signatures).
+    pub region: String,
+    /// The 12-digit account id in ARNs.
+    pub account_id: String,
+}
+
+impl AwsConfig {
+    pub fn arn(&self) -> kumo_model::Arn {
+        kumo_model::Arn::new(&self.region, &self.account_id)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -342,6 +358,23 @@ fn resolve(f: FileConfig) -> Result<Config, ResolveError> {
         max_size_mb: f.store.max_size_mb.unwrap_or(0),
     };
 
+    let region = f.aws.region.unwrap_or_else(|| "us-east-1".to_owned());
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(bad("aws.region", "must be like us-east-1 (a-z, 0-9, -)"));
+    }
+    let account_id = f
+        .aws
+        .account_id
+        .unwrap_or_else(|| "000000000000".to_owned());
+    if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("aws.account_id", "must be 12 digits"));
+    }
+    let aws = AwsConfig { region, account_id };
+
     Ok(Config {
         data_dir,
         listeners,
@@ -349,6 +382,7 @@ fn resolve(f: FileConfig) -> Result<Config, ResolveError> {
         mqtt,
         log,
         store,
+        aws,
     })
 }
 

@@ -68,6 +68,7 @@ fn every_env_key_is_a_file_field_and_documented() {
                 "log.format" => "json",
                 "log.level" => "debug",
                 "store.durability" => "async",
+                "aws.account_id" => "123456789012",
                 k if k.ends_with(".bind") => "127.0.0.1:0",
                 _ => "x",
             },
@@ -85,6 +86,24 @@ fn every_env_key_is_a_file_field_and_documented() {
             "{key} is not documented in kumo.example.toml"
         );
     }
+}
+
+#[test]
+fn aws_region_and_account_are_checked() {
+    let c = load_str("", &[]).unwrap().config;
+    assert_eq!(
+        (c.aws.region.as_str(), c.aws.account_id.as_str()),
+        ("us-east-1", "000000000000")
+    );
+    let e = load_str("[aws]\naccount_id = \"12\"\n", &[]).unwrap_err().0;
+    assert!(
+        e.contains("aws.account_id") && e.contains("12 digits"),
+        "{e}"
+    );
+    let e = load_str("[aws]\nregion = \"US East\"\n", &[])
+        .unwrap_err()
+        .0;
+    assert!(e.contains("aws.region"), "{e}");
 }
 
 #[test]

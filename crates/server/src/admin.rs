@@ -1,0 +1,187 @@
+//! The admin socket: registry operations for `kumo thing|cert|policy|api`
+//! on the same machine.
+//!
+//! A Unix socket, `admin.sock` in the data directory, mode 0600: whoever
+//! may read the CA keys next to it may administer Kumo, nobody else (the
+//! file system is the credential). One request per connection: a line of
+//! JSON, `{"op": "CreateThing", "thingName": "raspi2", ...}` (AWS's
+//! operation and field names, see `kumo_registry::api`), answered by one
+//! line: `{"ok": {...}}` with the body AWS would send, or
+//! `{"error": {"type": "ResourceNotFoundException", "status": 404,
+//! "message": "..."}}`.
+//!
+//! Changes are durable before they are answered: an operation is planned
+//! against the in-memory registry, its records committed by the store, and
+//! only then applied and answered ([`RegistryService::execute`]).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kumo_registry::api::{Effects, Request};
+use kumo_registry::{Issuer, Registry, RegistryError};
+use kumo_store::Store;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{watch, Mutex};
+use tracing::{debug, info, warn};
+
+/// Requests larger than this are refused (a policy document is ≤ 2 KB, a
+/// certificate PEM ≤ 64 KB).
+const MAX_REQUEST: usize = 1 << 20;
+
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin.sock")
+}
+
+/// The registry with its store and issuer: what the admin socket (and
+/// later the HTTP API and the TLS verifier) share.
+pub struct RegistryService {
+    state: RwLock<Registry>,
+    /// Held from plan to apply, so that changes are planned one at a time
+    /// against the state they will be applied to.
+    writer: Mutex<()>,
+    store: Store,
+    issuer: Arc<Issuer>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl RegistryService {
+    pub fn new(registry: Registry, store: Store, issuer: Issuer) -> RegistryService {
+        RegistryService {
+            state: RwLock::new(registry),
+            writer: Mutex::new(()),
+            store,
+            issuer: Arc::new(issuer),
+        }
+    }
+
+    pub fn read<T>(&self, f: impl FnOnce(&Registry) -> T) -> T {
+        f(&self.state.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Run one operation; see the module docs for the order of events.
+    pub async fn execute(
+        self: &Arc<Self>,
+        req: Request,
+    ) -> Result<(Value, Effects), RegistryError> {
+        let name = req.name();
+        let _writer = if req.is_read() {
+            None
+        } else {
+            Some(self.writer.lock().await)
+        };
+        // Planning may generate an RSA key (tens of milliseconds): not on
+        // a runtime thread.
+        let this = self.clone();
+        let (planned, effects) = tokio::task::spawn_blocking(move || {
+            this.read(|r| r.execute(req, &this.issuer, now_ms()))
+        })
+        .await
+        .map_err(|e| RegistryError::Internal(format!("operation failed: {e}")))??;
+        if !planned.changes.is_empty() {
+            self.store
+                .submit(planned.ops())
+                .wait()
+                .await
+                .map_err(|e| RegistryError::Internal(format!("not stored: {e}")))?;
+            self.state
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .apply_all(planned.changes);
+            info!(op = name, "registry changed");
+        }
+        Ok((planned.output, effects))
+    }
+}
+
+/// Bind the admin socket (replacing a stale one from an earlier run).
+pub fn bind(data_dir: &Path) -> std::io::Result<UnixListener> {
+    let path = socket_path(data_dir);
+    match std::fs::remove_file(&path) {
+        Ok(()) => debug!(path = %path.display(), "removed a stale admin socket"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serve admin requests until `shutdown` turns true.
+pub async fn serve(
+    listener: UnixListener,
+    service: Arc<RegistryService>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                tokio::spawn(handle(stream, service.clone()));
+            }
+            Err(e) => {
+                warn!("admin socket accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+fn error_json(e: &RegistryError) -> Value {
+    let mut v =
+        json!({"error": {"type": e.aws_type(), "status": e.http_status(), "message": e.message()}});
+    if let RegistryError::ResourceAlreadyExists {
+        resource_id,
+        resource_arn,
+        ..
+    } = e
+    {
+        v["error"]["resourceId"] = json!(resource_id);
+        v["error"]["resourceArn"] = json!(resource_arn);
+    }
+    v
+}
+
+async fn handle(stream: UnixStream, service: Arc<RegistryService>) {
+    let (rd, mut wr) = stream.into_split();
+    let mut line = Vec::new();
+    let mut rd = BufReader::new(rd).take(MAX_REQUEST as u64 + 1);
+    let reply = match rd.read_until(b'\n', &mut line).await {
+        Err(e) => return debug!("admin request unreadable: {e}"),
+        Ok(_) if line.len() > MAX_REQUEST => error_json(&RegistryError::InvalidRequest(format!(
+            "request larger than {MAX_REQUEST} bytes"
+        ))),
+        Ok(_) => match serde_json::from_slice::<Value>(&line)
+            .map_err(|e| RegistryError::InvalidRequest(format!("not JSON: {e}")))
+            .and_then(Request::from_json)
+        {
+            Err(e) => error_json(&e),
+            Ok(req) => match service.execute(req).await {
+                Ok((output, effects)) => {
+                    for id in &effects.deactivated {
+                        // Closing them is the data plane's part (issue 5,
+                        // next step): for now the change is logged.
+                        info!(certificate_id = %id, "certificate is no longer ACTIVE");
+                    }
+                    json!({ "ok": output })
+                }
+                Err(e) => error_json(&e),
+            },
+        },
+    };
+    let mut out = serde_json::to_vec(&reply).unwrap_or_default();
+    out.push(b'\n');
+    let _ = wr.write_all(&out).await;
+    let _ = wr.shutdown().await;
+}
