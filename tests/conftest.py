@@ -24,8 +24,11 @@ API (other test files build on this; keep it stable)
     ``.data_dir``       the data dir (``pathlib.Path``)
     ``.ca_file``        ``data_dir/ca/root-CA.crt`` (trust anchor for clients)
     ``.config_text``    the merged TOML the server was started with
-    ``.issue_cert(name) -> (cert_path, key_path)``
+    ``.issue_cert(name, register=True) -> (cert_path, key_path)``
                         runs ``kumo cert issue NAME --out DIR --data-dir DIR``
+                        and, while the server runs, registers the certificate
+                        ACTIVE (``kumo cert register``), so that it connects
+                        under the default ``tls.client_auth = "registry"``
     ``.cli(*args, check=True) -> subprocess.CompletedProcess``
                         runs ``kumo ARGS --config FILE --data-dir DIR`` (admin commands reach
                         this server's admin socket); text output, stderr kept
@@ -231,7 +234,7 @@ class KumoServer:
         except FileNotFoundError:
             return ""
 
-    def issue_cert(self, name: str) -> tuple[Path, Path]:
+    def issue_cert(self, name: str, register: bool = True) -> tuple[Path, Path]:
         self.cert_dir.mkdir(exist_ok=True)
         r = subprocess.run(
             [str(self.binary), "cert", "issue", name, "--out", str(self.cert_dir),
@@ -244,6 +247,8 @@ class KumoServer:
         cert = self.cert_dir / f"{name}.cert.pem"
         key = self.cert_dir / f"{name}.private.key"
         assert cert.exists() and key.exists(), f"cert issue wrote {list(self.cert_dir.iterdir())}"
+        if register and self.alive():
+            self.cli("cert", "register", str(cert), "--active")
         return cert, key
 
     def cli(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:

@@ -59,10 +59,14 @@ pub(crate) async fn run<S>(inner: Arc<Inner>, stream: S, info: ConnectionInfo)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Only the address and listener name are kept: the client certificate
-    // (until policies use it) is not worth holding for the connection's life.
+    // Only the address, listener name and principal are kept: the client
+    // certificate (until policies use it) is not worth holding for the
+    // connection's life.
     let ConnectionInfo {
-        remote, listener, ..
+        remote,
+        listener,
+        principal,
+        ..
     } = info;
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut buf = BytesMut::with_capacity(READ_MIN);
@@ -99,6 +103,7 @@ where
     let link = Link {
         conn_id,
         control: control.clone(),
+        principal,
     };
     let (session, session_present) = Box::pin(inner.attach(
         &accepted.client_id,

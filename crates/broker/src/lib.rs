@@ -57,6 +57,10 @@ pub struct ConnectionInfo {
     pub client_cert: Option<Vec<u8>>,
     /// The SNI host name the client asked for, if any.
     pub server_name: Option<String>,
+    /// Who authenticated: the client certificate's id (lowercase hex
+    /// SHA-256 of its DER), when there is one. [`Broker::disconnect_principal`]
+    /// closes its connections.
+    pub principal: Option<Arc<str>>,
 }
 
 /// A running broker. Cheap to clone: every clone is the same broker.
@@ -205,6 +209,28 @@ impl Broker {
         for will in wills {
             inner.publish(will);
         }
+    }
+
+    /// Close every connection that authenticated as `principal` (a
+    /// certificate that was deactivated, revoked or deleted). MQTT 5
+    /// clients get DISCONNECT 0x87 (Not authorized). Returns how many.
+    pub fn disconnect_principal(&self, principal: &str) -> usize {
+        let links: Vec<_> = {
+            let sessions = self
+                .inner
+                .sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            sessions
+                .values()
+                .filter_map(|s| s.lock().link.clone())
+                .filter(|l| l.principal.as_deref() == Some(principal))
+                .collect()
+        };
+        for link in &links {
+            link.kick(ReasonCode::NotAuthorized);
+        }
+        links.len()
     }
 
     pub fn stats(&self) -> Stats {

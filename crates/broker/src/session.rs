@@ -130,6 +130,8 @@ impl Drop for ClosedOnDrop {
 pub struct Link {
     pub conn_id: u64,
     pub control: Arc<Control>,
+    /// The certificate the connection authenticated with, if any.
+    pub principal: Option<Arc<str>>,
 }
 
 impl Link {

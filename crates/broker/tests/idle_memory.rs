@@ -37,6 +37,7 @@ fn info() -> kumo_broker::ConnectionInfo {
         listener: "test",
         client_cert: None,
         server_name: None,
+        principal: None,
     }
 }
 

@@ -29,6 +29,7 @@ impl Client {
             listener: "test",
             client_cert: None,
             server_name: None,
+            principal: None,
         };
         let b = b.clone();
         tokio::spawn(async move { b.serve(z, info).await });

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use kumo_broker::Broker;
 use kumo_registry::api::{Effects, Request};
 use kumo_registry::{Issuer, Registry, RegistryError};
 use kumo_store::Store;
@@ -119,6 +120,7 @@ pub fn bind(data_dir: &Path) -> std::io::Result<UnixListener> {
 pub async fn serve(
     listener: UnixListener,
     service: Arc<RegistryService>,
+    broker: Broker,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -128,7 +130,7 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, _)) => {
-                tokio::spawn(handle(stream, service.clone()));
+                tokio::spawn(handle(stream, service.clone(), broker.clone()));
             }
             Err(e) => {
                 warn!("admin socket accept failed: {e}");
@@ -153,7 +155,7 @@ fn error_json(e: &RegistryError) -> Value {
     v
 }
 
-async fn handle(stream: UnixStream, service: Arc<RegistryService>) {
+async fn handle(stream: UnixStream, service: Arc<RegistryService>, broker: Broker) {
     let (rd, mut wr) = stream.into_split();
     let mut line = Vec::new();
     let mut rd = BufReader::new(rd).take(MAX_REQUEST as u64 + 1);
@@ -170,9 +172,9 @@ async fn handle(stream: UnixStream, service: Arc<RegistryService>) {
             Ok(req) => match service.execute(req).await {
                 Ok((output, effects)) => {
                     for id in &effects.deactivated {
-                        // Closing them is the data plane's part (issue 5,
-                        // next step): for now the change is logged.
-                        info!(certificate_id = %id, "certificate is no longer ACTIVE");
+                        let n = broker.disconnect_principal(id.as_str());
+                        info!(certificate_id = %id, connections = n,
+                            "certificate is no longer ACTIVE: its connections are closed");
                     }
                     json!({ "ok": output })
                 }

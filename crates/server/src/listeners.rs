@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
@@ -208,6 +209,7 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker) {
             listener,
             client_cert: None,
             server_name: None,
+            principal: None,
         };
         debug!(%listener, %remote, "connection accepted");
         return broker.serve(stream, info).await;
@@ -247,11 +249,15 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker) {
         %listener, %remote, sni = server_name.as_deref(), alpn = alpn.as_deref(),
         client_cert = client_cert.is_some(), "TLS connection accepted"
     );
+    let principal = client_cert
+        .as_deref()
+        .map(|der| Arc::from(kumo_registry::x509::certificate_id(der).as_str()));
     let info = ConnectionInfo {
         remote,
         listener,
         client_cert,
         server_name,
+        principal,
     };
     broker.serve(tls, info).await
 }

@@ -9,6 +9,7 @@
 
 mod admin;
 mod admin_cli;
+mod auth;
 mod cli;
 mod commands;
 mod config;

@@ -76,7 +76,6 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
     for event in &identity.events {
         info!("{event}");
     }
-    let tls = tls::build(identity, &config.tls)?;
     let store_path = SqliteBackend::file_in(&config.data_dir);
     let mut backend = SqliteBackend::open(&store_path).map_err(Failure::runtime)?;
     if config.store.max_size_mb > 0 {
@@ -95,6 +94,7 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
         pki::device_issuer(&config.data_dir)?,
     ));
     let broker = Broker::with_store(config.mqtt.broker_config(), store.clone(), snapshot);
+    let tls = tls::build(identity, &config.tls, &registry)?;
     let bound = listeners::bind_all(&config, &tls).await?;
 
     announce_root_ca(&config);
@@ -120,6 +120,7 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
     let admin_task = tokio::spawn(admin::serve(
         admin_listener,
         registry.clone(),
+        broker.clone(),
         stop_rx.clone(),
     ));
     if let Some(p) = &ports_file {

@@ -1,7 +1,9 @@
 //! rustls server configurations for the `tls` and `alpn` listeners.
 //!
 //! Both offer TLS 1.3 and 1.2 with the aws-lc-rs provider, verify client
-//! certificates against `tls.client_ca_file` with webpki, and present the
+//! certificates against the registry (`auth.rs`; or, with
+//! `tls.client_auth = "ca_file"`, against `tls.client_ca_file` with
+//! webpki), and present the
 //! server certificate only to clients whose SNI is one of
 //! `tls.endpoint_names` (or that send no SNI, as clients connecting to an
 //! IP address do). The `alpn` configuration additionally advertises the
@@ -11,11 +13,14 @@
 use std::sync::Arc;
 
 use anyhow::anyhow;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 
-use crate::config::TlsConfig;
+use crate::admin::RegistryService;
+use crate::auth::RegistryVerifier;
+use crate::config::{ClientAuth, TlsConfig};
 use crate::error::{Failure, Result};
 use crate::pki::{self, ServerIdentity};
 
@@ -32,19 +37,32 @@ pub struct TlsConfigs {
     pub alpn: Arc<ServerConfig>,
 }
 
-pub fn build(identity: ServerIdentity, cfg: &TlsConfig) -> Result<TlsConfigs> {
+pub fn build(
+    identity: ServerIdentity,
+    cfg: &TlsConfig,
+    registry: &Arc<RegistryService>,
+) -> Result<TlsConfigs> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
 
-    let roots = pki::root_store(&cfg.client_ca_file)
-        .map_err(|f| Failure::config(anyhow!("tls.client_ca_file: {:#}", f.error)))?;
-    let mut verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-    if !cfg.require_client_cert {
-        verifier = verifier.allow_unauthenticated();
-    }
-    let verifier = verifier
-        .build()
-        .map_err(|e| Failure::config(anyhow!("tls.client_ca_file: {e}")))?;
+    let verifier: Arc<dyn ClientCertVerifier> = match cfg.client_auth {
+        ClientAuth::Registry => Arc::new(RegistryVerifier::new(
+            registry.clone(),
+            provider.clone(),
+            cfg.require_client_cert,
+        )),
+        ClientAuth::CaFile => {
+            let roots = pki::root_store(&cfg.client_ca_file)
+                .map_err(|f| Failure::config(anyhow!("tls.client_ca_file: {:#}", f.error)))?;
+            let mut verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+            if !cfg.require_client_cert {
+                verifier = verifier.allow_unauthenticated();
+            }
+            verifier
+                .build()
+                .map_err(|e| Failure::config(anyhow!("tls.client_ca_file: {e}")))?
+        }
+    };
 
     let signing_key = provider
         .key_provider

@@ -254,6 +254,20 @@ async fn serves_tls_and_alpn_with_device_certs_and_shuts_down_cleanly() {
     );
 
     let mut server = Server::start(&dir.0, &[]);
+    // Registered and ACTIVE, or the default client_auth = "registry"
+    // refuses it (tests/test_identity.py covers the refusals).
+    let out = kumo(&["cert", "register"])
+        .arg(&cert)
+        .arg("--active")
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ca = data.join("ca");
     for f in ["root-CA.crt", "server.crt", "device-ca.crt"] {
         assert!(ca.join(f).exists(), "{f} missing");

@@ -37,6 +37,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("listeners.tls.bind", Str),
     ("listeners.alpn.enabled", Bool),
     ("listeners.alpn.bind", Str),
+    ("tls.client_auth", Str),
     ("tls.endpoint_names", StrList),
     ("tls.client_ca_file", Str),
     ("tls.require_client_cert", Bool),

@@ -53,10 +53,23 @@ pub struct ListenerFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFile {
+    pub client_auth: Option<ClientAuth>,
     pub endpoint_names: Option<Vec<String>>,
     pub client_ca_file: Option<PathBuf>,
     pub require_client_cert: Option<bool>,
     pub handshake_timeout_secs: Option<u64>,
+}
+
+/// `tls.client_auth`: which client certificates connect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// AWS IoT's rule: the certificate is registered and ACTIVE (and so is
+    /// the registered CA it was registered with, if any), and valid now.
+    #[default]
+    Registry,
+    /// Any certificate that chains to `client_ca_file` (no registry).
+    CaFile,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -27,7 +27,7 @@ use std::time::Duration;
 use kumo_broker::{BrokerConfig, Compat};
 use serde::Serialize;
 
-pub use file::{CompatName, DurabilityName, FileConfig, LogFormat};
+pub use file::{ClientAuth, CompatName, DurabilityName, FileConfig, LogFormat};
 
 /// A configuration problem, already formatted with its location (file line
 /// and column, key path, or environment variable). Maps to exit code 2.
@@ -85,6 +85,9 @@ pub struct Listener {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TlsConfig {
+    /// Which client certificates connect: registered ones (default) or any
+    /// from `client_ca_file`.
+    pub client_auth: ClientAuth,
     /// Host names and IP addresses put into the server certificate.
     pub endpoint_names: Vec<String>,
     /// PEM bundle of CAs that client certificates must chain to.
@@ -325,6 +328,7 @@ fn resolve(f: FileConfig) -> Result<Config, ResolveError> {
         return Err(bad("tls.handshake_timeout_secs", "must be at least 1"));
     }
     let tls = TlsConfig {
+        client_auth: f.tls.client_auth.unwrap_or_default(),
         endpoint_names,
         client_ca_file,
         require_client_cert: f.tls.require_client_cert.unwrap_or(true),

@@ -69,6 +69,7 @@ fn every_env_key_is_a_file_field_and_documented() {
                 "log.level" => "debug",
                 "store.durability" => "async",
                 "aws.account_id" => "123456789012",
+                "tls.client_auth" => "ca_file",
                 k if k.ends_with(".bind") => "127.0.0.1:0",
                 _ => "x",
             },

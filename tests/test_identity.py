@@ -1,0 +1,104 @@
+"""Issue 5: only registered, ACTIVE certificates connect (tls.client_auth =
+"registry", the default), and a certificate that leaves ACTIVE loses its
+live connections while other clients go on.
+
+Refusals are tested with Python's ssl (fast); the paths that must work with
+paho-mqtt. Expiry is covered where time can be given, in the verifier's
+unit tests (crates/server/src/auth.rs)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import RawClient, build_connect, build_disconnect, paho_client, raw_client, unique
+from test_broker_tls import TRANSPORTS, _assert_refused
+
+
+def create_cert(kumo, active=True) -> tuple[str, tuple]:
+    """CreateKeysAndCertificate through the CLI: (certificate id, (cert, key))."""
+    out = kumo.workdir / unique("kit")
+    name = unique("dev")
+    args = ["cert", "create", "--out", str(out), "--prefix", name, "--output", "json"]
+    if active:
+        args.insert(2, "--active")
+    created = json.loads(kumo.cli(*args).stdout)
+    return created["certificateId"], (out / f"{name}.cert.pem", out / f"{name}.private.key")
+
+
+@TRANSPORTS
+def test_a_registered_active_certificate_connects(kumo, transport):
+    _, cert = create_cert(kumo)
+    c = raw_client(kumo, 4, transport=transport, cert=cert)
+    assert c.connack.reason == 0
+
+
+@TRANSPORTS
+def test_an_unregistered_certificate_from_kumos_own_ca_is_refused(kumo, transport):
+    """Signed by the device CA (kumo cert issue) but never registered."""
+    cert = kumo.issue_cert(unique("stranger"), register=False)
+    _assert_refused(kumo, transport, cert)
+    assert "not registered" in kumo.log()
+
+
+@TRANSPORTS
+def test_an_inactive_certificate_is_refused(kumo, transport):
+    _, cert = create_cert(kumo, active=False)
+    _assert_refused(kumo, transport, cert)
+    assert "not ACTIVE" in kumo.log()
+
+
+@TRANSPORTS
+def test_a_revoked_certificate_is_refused(kumo, transport):
+    cert_id, cert = create_cert(kumo)
+    kumo.cli("cert", "update", cert_id, "REVOKED")
+    _assert_refused(kumo, transport, cert)
+    # Revoked stays revoked.
+    r = kumo.cli("cert", "update", cert_id, "ACTIVE", check=False)
+    assert r.returncode == 1 and "CertificateStateException" in r.stderr
+
+
+def test_a_deleted_certificate_is_refused(kumo):
+    cert_id, cert = create_cert(kumo)
+    kumo.cli("cert", "update", cert_id, "INACTIVE")
+    kumo.cli("cert", "delete", cert_id)
+    _assert_refused(kumo, "tls", cert)
+
+
+@pytest.mark.parametrize("version", [4, 5], ids=["v311", "v5"])
+def test_deactivating_a_certificate_drops_its_connections_only(kumo, version):
+    doomed_id, doomed_cert = create_cert(kumo)
+    _, other_cert = create_cert(kumo)
+    doomed = raw_client(kumo, version, transport="tls", cert=doomed_cert)
+    watcher = paho_client(kumo, 5, transport="tls", cert=other_cert)
+    watcher.subscribe("still/here", 1)
+
+    kumo.cli("cert", "update", doomed_id, "INACTIVE")
+    packets = doomed.wait_closed(timeout=10)
+    if version == 5:
+        assert packets and packets[-1].reason == 0x87, packets  # Not authorized
+    # It cannot come back while INACTIVE; the other client is unaffected.
+    _assert_refused(kumo, "tls", doomed_cert)
+    watcher.publish("still/here", b"yes", qos=1)
+    assert watcher.messages.wait_for(1)[0].payload == b"yes"
+    # Reactivated, it connects again.
+    kumo.cli("cert", "update", doomed_id, "ACTIVE")
+    again = raw_client(kumo, version, transport="tls", cert=doomed_cert)
+    assert again.connack.reason == 0
+
+
+def test_registration_survives_a_restart(kumo):
+    cert_id, cert = create_cert(kumo)
+    kumo.restart()
+    assert raw_client(kumo, 4, transport="tls", cert=cert).connack.reason == 0
+    kumo.cli("cert", "update", cert_id, "INACTIVE")
+    kumo.restart()
+    _assert_refused(kumo, "tls", cert)
+
+
+def test_ca_file_mode_accepts_any_certificate_of_the_ca(kumo_factory):
+    """tls.client_auth = "ca_file": the registry is not consulted."""
+    kumo = kumo_factory('[tls]\nclient_auth = "ca_file"\n')
+    cert = kumo.issue_cert(unique("plain"), register=False)
+    assert raw_client(kumo, 4, transport="tls", cert=cert).connack.reason == 0
