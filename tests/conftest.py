@@ -27,8 +27,10 @@ API (other test files build on this; keep it stable)
     ``.issue_cert(name, register=True) -> (cert_path, key_path)``
                         runs ``kumo cert issue NAME --out DIR --data-dir DIR``
                         and, while the server runs, registers the certificate
-                        ACTIVE (``kumo cert register``), so that it connects
-                        under the default ``tls.client_auth = "registry"``
+                        ACTIVE (``kumo cert register``) with the policy
+                        ``test-allow-all`` attached, so that it connects under
+                        the default ``tls.client_auth = "registry"``
+    ``.allow_all(cert_id)``  attach ``test-allow-all`` (iot:* on *) to a certificate
     ``.cli(*args, check=True) -> subprocess.CompletedProcess``
                         runs ``kumo ARGS --config FILE --data-dir DIR`` (admin commands reach
                         this server's admin socket); text output, stderr kept
@@ -248,8 +250,20 @@ class KumoServer:
         key = self.cert_dir / f"{name}.private.key"
         assert cert.exists() and key.exists(), f"cert issue wrote {list(self.cert_dir.iterdir())}"
         if register and self.alive():
-            self.cli("cert", "register", str(cert), "--active")
+            out = self.cli("cert", "register", str(cert), "--active", "--output", "json").stdout
+            self.allow_all(json.loads(out)["certificateId"])
         return cert, key
+
+    ALLOW_ALL = json.dumps({"Version": "2012-10-17",
+                            "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]})
+
+    def allow_all(self, cert_id: str) -> None:
+        """Attach the policy `test-allow-all` (iot:* on *) to a certificate."""
+        r = self.cli("policy", "create", "test-allow-all", "--document", "-",
+                     input=self.ALLOW_ALL, check=False)
+        if r.returncode != 0 and "ResourceAlreadyExistsException" not in r.stderr:
+            raise AssertionError(f"cannot create test-allow-all: {r.stderr}")
+        self.cli("policy", "attach", "test-allow-all", cert_id)
 
     def cli(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
         r = subprocess.run(

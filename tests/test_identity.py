@@ -24,6 +24,7 @@ def create_cert(kumo, active=True) -> tuple[str, tuple]:
     if active:
         args.insert(2, "--active")
     created = json.loads(kumo.cli(*args).stdout)
+    kumo.allow_all(created["certificateId"])
     return created["certificateId"], (out / f"{name}.cert.pem", out / f"{name}.private.key")
 
 
@@ -62,7 +63,7 @@ def test_a_revoked_certificate_is_refused(kumo, transport):
 def test_a_deleted_certificate_is_refused(kumo):
     cert_id, cert = create_cert(kumo)
     kumo.cli("cert", "update", cert_id, "INACTIVE")
-    kumo.cli("cert", "delete", cert_id)
+    kumo.cli("cert", "delete", cert_id, "--force")  # detaches its policy
     _assert_refused(kumo, "tls", cert)
 
 

@@ -15,6 +15,7 @@ use kumo_mqtt::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
 
+use crate::auth::{ConnectRequest, Permissions, Refused};
 use crate::message::Message;
 use crate::persist;
 use crate::session::{ClosedOnDrop, Control, Link, OutMsg, Phase, Session, State, Subscription};
@@ -53,19 +54,21 @@ struct Conn {
     /// QoS 2 InFlight released), told to it once per read batch: these
     /// need not be durable, and a late one is harmless (none is ever early).
     store_ops: RefCell<Vec<Op>>,
+    /// What the authorizer allows this connection (None: everything).
+    perms: Option<Arc<dyn Permissions>>,
 }
 
 pub(crate) async fn run<S>(inner: Arc<Inner>, stream: S, info: ConnectionInfo)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Only the address, listener name and principal are kept: the client
-    // certificate (until policies use it) is not worth holding for the
-    // connection's life.
+    // The client certificate is kept only until the authorizer has seen
+    // CONNECT: it is not worth holding for the connection's life.
     let ConnectionInfo {
         remote,
         listener,
         principal,
+        client_cert,
         ..
     } = info;
     let (mut rd, mut wr) = tokio::io::split(stream);
@@ -96,6 +99,36 @@ where
             return;
         }
     };
+
+    let perms = match inner.authorizer.get() {
+        None => None,
+        Some(authorizer) => {
+            let req = ConnectRequest {
+                client_id: &accepted.client_id,
+                remote,
+                listener,
+                principal: principal.as_deref(),
+                client_cert: client_cert.as_deref(),
+                persistent: accepted.expiry > 0,
+                will_topic: connect.will.as_ref().map(|w| w.topic.as_str()),
+            };
+            match authorizer.connect(&req) {
+                Ok(perms) => perms,
+                Err(Refused(why)) => {
+                    tracing::info!(%remote, client_id = %accepted.client_id, %why,
+                        "connection refused: not authorized");
+                    // AWS IoT: MQTT 3.1.1 gets no CONNACK at all.
+                    if version.is_v5() {
+                        refuse(&mut wr, version, ReasonCode::NotAuthorized).await;
+                    } else {
+                        let _ = wr.shutdown().await;
+                    }
+                    return;
+                }
+            }
+        }
+    };
+    drop(client_cert);
 
     let conn_id = inner.new_id();
     let control = Arc::new(Control::default());
@@ -135,6 +168,7 @@ where
         outbox.clone(),
         control.clone(),
         inner.store.clone(),
+        perms.clone(),
     ));
     session.notify.notify_one();
     tracing::info!(client_id = %session.client_id, %remote, listener,
@@ -165,6 +199,7 @@ where
         congested: Vec::new(),
         acks: VecDeque::new(),
         store_ops: RefCell::new(Vec::new()),
+        perms: perms.clone(),
     };
 
     let keep_alive = accepted.keep_alive;
@@ -639,6 +674,27 @@ impl Conn {
             });
             return None;
         }
+        if let Some(perms) = &self.perms {
+            let topic = std::str::from_utf8(&p.topic).unwrap_or("");
+            if !perms.may_publish(topic, p.retain) {
+                tracing::info!(client_id = %self.session.client_id, topic, "PUBLISH not authorized");
+                // AWS IoT: MQTT 3.1.1 loses the connection; MQTT 5 gets the
+                // reason code (nothing for QoS 0).
+                if !v5 {
+                    return Some(self.disconnect(ReasonCode::NotAuthorized));
+                }
+                if p.qos != QoS::AtMostOnce {
+                    let mut ack = Ack::new(p.packet_id);
+                    ack.reason = ReasonCode::NotAuthorized;
+                    self.send(if p.qos == QoS::AtLeastOnce {
+                        Packet::PubAck(ack)
+                    } else {
+                        Packet::PubRec(ack)
+                    });
+                }
+                return None;
+            }
+        }
         if p.qos == QoS::ExactlyOnce {
             let mut st = self.session.lock();
             if st.incoming_qos2.contains(&p.packet_id) {
@@ -702,6 +758,15 @@ impl Conn {
             };
             if cfg.deny_subscribe.contains(&raw) {
                 reasons.push(ReasonCode::UnspecifiedError);
+                continue;
+            }
+            if self.perms.as_ref().is_some_and(|p| !p.may_subscribe(&raw)) {
+                tracing::info!(client_id = %self.session.client_id, filter = %raw, "SUBSCRIBE not authorized");
+                // AWS IoT: MQTT 3.1.1 loses the connection.
+                if !self.version.is_v5() {
+                    return Some(self.disconnect(ReasonCode::NotAuthorized));
+                }
+                reasons.push(ReasonCode::NotAuthorized);
                 continue;
             }
             if filter.share_group().is_some() {

@@ -16,6 +16,7 @@
 //! state, and the retained store is never held while taking another lock.
 
 mod accept;
+pub mod auth;
 mod config;
 mod connection;
 pub mod index;
@@ -32,7 +33,7 @@ pub use message::Message;
 use foldhash::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use kumo_mqtt::topic::HashMatch;
@@ -91,6 +92,8 @@ pub(crate) struct Inner {
     shutting_down: AtomicBool,
     live_connections: AtomicUsize,
     all_closed: Notify,
+    /// Decides CONNECT and hands out each connection's permissions.
+    authorizer: OnceLock<Arc<dyn auth::Authorizer>>,
 }
 
 /// Counters for logs and the console.
@@ -135,6 +138,7 @@ impl Broker {
                 shutting_down: AtomicBool::new(false),
                 live_connections: AtomicUsize::new(0),
                 all_closed: Notify::new(),
+                authorizer: OnceLock::new(),
             }),
         }
     }
@@ -208,6 +212,14 @@ impl Broker {
         };
         for will in wills {
             inner.publish(will);
+        }
+    }
+
+    /// Who decides what clients may do (see [`auth`]). Set it once, before
+    /// serving; without one everything is allowed.
+    pub fn set_authorizer(&self, authorizer: Arc<dyn auth::Authorizer>) {
+        if self.inner.authorizer.set(authorizer).is_err() {
+            tracing::warn!("an authorizer was already set; keeping the first");
         }
     }
 

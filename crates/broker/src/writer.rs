@@ -17,6 +17,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use kumo_store::{InFlightRecord, Op, Store};
 
+use crate::auth::Permissions;
 use crate::session::{low_water, Control, InFlight, OutMsg, Phase, Session};
 
 /// Control packets the reader has encoded for the writer (CONNACK, acks,
@@ -105,6 +106,8 @@ struct Writer {
     buf: BytesMut,
     /// To dequeue stored messages that are dropped here (expired, too large).
     store: Option<Store>,
+    /// Receive checks (None: everything may be delivered).
+    perms: Option<Arc<dyn Permissions>>,
 }
 
 pub(crate) async fn run<W>(
@@ -113,6 +116,7 @@ pub(crate) async fn run<W>(
     outbox: Arc<Outbox>,
     control: Arc<Control>,
     store: Option<Store>,
+    perms: Option<Arc<dyn Permissions>>,
 ) where
     W: AsyncWrite + Unpin,
 {
@@ -123,6 +127,7 @@ pub(crate) async fn run<W>(
         aliases: HashMap::default(),
         buf: BytesMut::new(),
         store,
+        perms,
     };
     loop {
         w.session.notify.notified().await;
@@ -196,6 +201,16 @@ impl Writer {
             }
             let out = st.queue.pop_front().expect("front exists");
             if out.msg.is_expired(now) {
+                session.dequeued(self.store.as_ref(), &out);
+                continue;
+            }
+            // iot:Receive, checked at delivery (also for messages queued
+            // while the client was away): a denied one is dropped.
+            if self
+                .perms
+                .as_ref()
+                .is_some_and(|p| !p.may_receive(out.msg.topic_str()))
+            {
                 session.dequeued(self.store.as_ref(), &out);
                 continue;
             }

@@ -16,6 +16,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -46,6 +47,9 @@ pub struct RegistryService {
     writer: Mutex<()>,
     store: Store,
     issuer: Arc<Issuer>,
+    /// Moves on every applied change: compiled policies older than it are
+    /// recompiled (`policy_auth.rs`).
+    generation: AtomicU64,
 }
 
 fn now_ms() -> u64 {
@@ -61,7 +65,12 @@ impl RegistryService {
             writer: Mutex::new(()),
             store,
             issuer: Arc::new(issuer),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn read<T>(&self, f: impl FnOnce(&Registry) -> T) -> T {
@@ -97,6 +106,7 @@ impl RegistryService {
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
                 .apply_all(planned.changes);
+            self.generation.fetch_add(1, Ordering::AcqRel);
             info!(op = name, "registry changed");
         }
         Ok((planned.output, effects))

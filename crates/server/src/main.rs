@@ -17,6 +17,7 @@ mod error;
 mod listeners;
 mod logging;
 mod pki;
+mod policy_auth;
 mod serve;
 mod tls;
 

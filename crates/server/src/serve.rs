@@ -26,8 +26,10 @@ use tracing::{info, warn};
 
 use crate::admin::{self, RegistryService};
 use crate::cli::ServeArgs;
+use crate::config::ClientAuth;
 use crate::config::{self, Config, LogFormat};
 use crate::error::{Failure, Result};
+use crate::policy_auth::PolicyAuthorizer;
 use crate::{listeners, logging, pki, tls};
 
 /// Backstop on `broker.shutdown()`, which bounds itself already.
@@ -95,6 +97,12 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
     ));
     let broker = Broker::with_store(config.mqtt.broker_config(), store.clone(), snapshot);
     let tls = tls::build(identity, &config.tls, &registry)?;
+    if config.tls.client_auth == ClientAuth::Registry {
+        broker.set_authorizer(Arc::new(PolicyAuthorizer::new(
+            registry.clone(),
+            config.aws.arn(),
+        )));
+    }
     let bound = listeners::bind_all(&config, &tls).await?;
 
     announce_root_ca(&config);
