@@ -59,6 +59,9 @@ impl Kumo {
             cmd.env(format!("KUMO_LISTENERS_{l}_BIND"), "127.0.0.1:0");
         }
         cmd.env("KUMO_TLS_ENDPOINT_NAMES", "localhost,127.0.0.1")
+            // kumo-bench makes a certificate per connection from the device
+            // CA (--gen-certs): accept those without the registry.
+            .env("KUMO_TLS_CLIENT_AUTH", "ca_file")
             .env("KUMO_LOG_LEVEL", "warn")
             .stdout(Stdio::null())
             .stderr(fs::File::create(dir.join("kumo.log")).unwrap());

@@ -256,7 +256,7 @@ async fn serves_tls_and_alpn_with_device_certs_and_shuts_down_cleanly() {
     let mut server = Server::start(&dir.0, &[]);
     // Registered and ACTIVE, or the default client_auth = "registry"
     // refuses it (tests/test_identity.py covers the refusals).
-    let out = kumo(&["cert", "register"])
+    let out = kumo(&["cert", "register", "--output", "json"])
         .arg(&cert)
         .arg("--active")
         .arg("--data-dir")
@@ -268,6 +268,32 @@ async fn serves_tls_and_alpn_with_device_certs_and_shuts_down_cleanly() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // ... with a policy that lets it connect (default deny otherwise).
+    let registered: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = registered["certificateId"].as_str().unwrap();
+    let policy = dir.0.join("allow-all.json");
+    fs::write(
+        &policy,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#,
+    )
+    .unwrap();
+    for args in [
+        vec![
+            "policy",
+            "create",
+            "allow-all",
+            "--document",
+            policy.to_str().unwrap(),
+        ],
+        vec!["policy", "attach", "allow-all", id],
+    ] {
+        let out = kumo(&args).arg("--data-dir").arg(&data).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let ca = data.join("ca");
     for f in ["root-CA.crt", "server.crt", "device-ca.crt"] {
         assert!(ca.join(f).exists(), "{f} missing");
