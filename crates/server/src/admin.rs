@@ -8,7 +8,8 @@
 //! operation and field names, see `kumo_registry::api`), answered by one
 //! line: `{"ok": {...}}` with the body AWS would send, or
 //! `{"error": {"type": "ResourceNotFoundException", "status": 404,
-//! "message": "..."}}`.
+//! "message": "..."}}`. One operation is Kumo's own: `DescribeListeners`
+//! answers the bound ports, `{"tcp": 1883, "tls": 8883, "alpn": 443}`.
 //!
 //! Changes are durable before they are answered: an operation is planned
 //! against the in-memory registry, its records committed by the store, and
@@ -131,8 +132,10 @@ pub async fn serve(
     listener: UnixListener,
     service: Arc<RegistryService>,
     broker: Broker,
+    listeners: Value,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let listeners = Arc::new(listeners);
     loop {
         let accepted = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => break,
@@ -140,7 +143,12 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, _)) => {
-                tokio::spawn(handle(stream, service.clone(), broker.clone()));
+                tokio::spawn(handle(
+                    stream,
+                    service.clone(),
+                    broker.clone(),
+                    listeners.clone(),
+                ));
             }
             Err(e) => {
                 warn!("admin socket accept failed: {e}");
@@ -165,7 +173,12 @@ fn error_json(e: &RegistryError) -> Value {
     v
 }
 
-async fn handle(stream: UnixStream, service: Arc<RegistryService>, broker: Broker) {
+async fn handle(
+    stream: UnixStream,
+    service: Arc<RegistryService>,
+    broker: Broker,
+    listeners: Arc<Value>,
+) {
     let (rd, mut wr) = stream.into_split();
     let mut line = Vec::new();
     let mut rd = BufReader::new(rd).take(MAX_REQUEST as u64 + 1);
@@ -174,6 +187,14 @@ async fn handle(stream: UnixStream, service: Arc<RegistryService>, broker: Broke
         Ok(_) if line.len() > MAX_REQUEST => error_json(&RegistryError::InvalidRequest(format!(
             "request larger than {MAX_REQUEST} bytes"
         ))),
+        // Kumo's own operation: the ports the listeners are bound to (for
+        // `kumo kit` when the configuration says port 0).
+        Ok(_)
+            if serde_json::from_slice::<Value>(&line)
+                .is_ok_and(|v| v["op"] == "DescribeListeners") =>
+        {
+            json!({ "ok": *listeners })
+        }
         Ok(_) => match serde_json::from_slice::<Value>(&line)
             .map_err(|e| RegistryError::InvalidRequest(format!("not JSON: {e}")))
             .and_then(Request::from_json)

@@ -17,25 +17,72 @@ use crate::commands::load;
 use crate::error::{Failure, Result};
 
 /// A connection to the running server's admin socket.
-struct Admin {
+pub struct Admin {
     socket: std::path::PathBuf,
     arn: Arn,
     output: OutputFormat,
+    data_dir: std::path::PathBuf,
+    endpoint_names: Vec<String>,
+}
+
+/// An error the server answered with: (AWS exception name, message).
+#[derive(Debug)]
+pub struct AwsError(pub String, pub String);
+
+impl AwsError {
+    pub fn into_failure(self) -> Failure {
+        Failure::runtime(anyhow!("{}: {}", self.0, self.1))
+    }
 }
 
 impl Admin {
-    fn new(args: AdminArgs) -> Result<Admin> {
+    pub fn new(args: AdminArgs) -> Result<Admin> {
         let loaded = load(args.config)?;
         Ok(Admin {
             socket: socket_path(&loaded.config.data_dir),
             arn: loaded.config.aws.arn(),
             output: args.output,
+            data_dir: loaded.config.data_dir.clone(),
+            endpoint_names: loaded.config.tls.endpoint_names.clone(),
         })
     }
 
-    /// Send one operation; the AWS response body, or the error as AWS
-    /// names it.
-    fn call(&self, op: &str, mut input: Map<String, Value>) -> Result<Value> {
+    /// `arn:aws:iot:REGION:ACCOUNT`.
+    pub fn arn_prefix(&self) -> String {
+        format!("arn:aws:iot:{}:{}", self.arn.region, self.arn.account)
+    }
+
+    /// The name devices should connect to: the first endpoint name.
+    pub fn endpoint(&self) -> String {
+        self.endpoint_names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "localhost".to_owned())
+    }
+
+    pub fn root_ca(&self) -> std::path::PathBuf {
+        crate::pki::CaDir::new(&self.data_dir).root_cert()
+    }
+
+    /// The port the running server's mutual-TLS listener is bound to.
+    pub fn tls_port(&self) -> Result<u16> {
+        let l = self.call("DescribeListeners", json!({}))?;
+        l["tls"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .ok_or_else(|| {
+                Failure::config(anyhow!(
+                    "the server has no tls listener; give the port with --port"
+                ))
+            })
+    }
+
+    /// Send one operation: the AWS response body, the error as AWS names
+    /// it, or a failure to talk to the server at all.
+    pub fn call_aws(&self, op: &str, input: Value) -> Result<std::result::Result<Value, AwsError>> {
+        let Value::Object(mut input) = input else {
+            return Err(Failure::config(anyhow!("the input must be a JSON object")));
+        };
         input.insert("op".into(), json!(op));
         let mut stream = UnixStream::connect(&self.socket).map_err(|e| {
             Failure::runtime(anyhow!(
@@ -58,17 +105,21 @@ impl Admin {
             .with_context(|| format!("unreadable answer from the server: {reply:?}"))
             .map_err(Failure::runtime)?;
         if let Some(ok) = reply.get("ok") {
-            return Ok(ok.clone());
+            return Ok(Ok(ok.clone()));
         }
         let e = &reply["error"];
-        Err(Failure::runtime(anyhow!(
-            "{}: {}",
-            e["type"].as_str().unwrap_or("Error"),
-            e["message"].as_str().unwrap_or("(no message)")
+        Ok(Err(AwsError(
+            e["type"].as_str().unwrap_or("Error").to_owned(),
+            e["message"].as_str().unwrap_or("(no message)").to_owned(),
         )))
     }
 
-    fn print(&self, v: &Value) {
+    /// As [`Admin::call_aws`], an AWS error being a failure.
+    pub fn call(&self, op: &str, input: Value) -> Result<Value> {
+        self.call_aws(op, input)?.map_err(AwsError::into_failure)
+    }
+
+    pub fn print(&self, v: &Value) {
         match self.output {
             OutputFormat::Json => println!("{v}"),
             OutputFormat::Text => {
@@ -82,10 +133,7 @@ impl Admin {
     }
 
     fn run(&self, op: &str, input: Value) -> Result<Value> {
-        let Value::Object(map) = input else {
-            return Err(Failure::config(anyhow!("the input must be a JSON object")));
-        };
-        let out = self.call(op, map)?;
+        let out = self.call(op, input)?;
         self.print(&out);
         Ok(out)
     }
@@ -271,13 +319,8 @@ pub fn cert(cmd: CertCommand) -> Result<()> {
             admin,
         } => {
             let admin = Admin::new(admin)?;
-            let created = admin.call(
-                "CreateKeysAndCertificate",
-                json!({ "setAsActive": active })
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-            )?;
+            let created =
+                admin.call("CreateKeysAndCertificate", json!({ "setAsActive": active }))?;
             if let Some(dir) = out {
                 let id = created["certificateId"].as_str().unwrap_or("certificate");
                 let prefix = prefix.unwrap_or_else(|| id.to_owned());

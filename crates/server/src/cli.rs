@@ -31,6 +31,10 @@ pub enum Command {
     /// Policies in the registry of the running server.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Make a connect kit for a device (like the AWS console's "connect one
+    /// device"): the thing, an ACTIVE certificate and key, a least-privilege
+    /// policy, all in connect_device_package.zip with start.sh.
+    Kit(KitArgs),
     /// Any registry operation by its AWS name, e.g.
     /// `kumo api DescribeThing '{"thingName":"raspi2"}'`.
     Api(ApiArgs),
@@ -50,6 +54,25 @@ pub struct AdminArgs {
 pub enum OutputFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct KitArgs {
+    /// The thing's name (created if it does not exist).
+    pub name: String,
+    /// The zip to write (default: connect_device_package.zip; never
+    /// overwritten).
+    #[arg(long = "out", short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The host name devices connect to (default: the first of
+    /// tls.endpoint_names).
+    #[arg(long, value_name = "HOST")]
+    pub endpoint: Option<String>,
+    /// The port (default: the running server's mutual-TLS listener).
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]

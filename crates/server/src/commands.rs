@@ -3,7 +3,7 @@
 use crate::cli::{CertCommand, Cli, Command, ConfigArgs, IssueArgs};
 use crate::config::{self, Loaded};
 use crate::error::{Failure, Result};
-use crate::{admin_cli, pki, serve};
+use crate::{admin_cli, kit, pki, serve};
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -14,6 +14,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Thing(cmd) => admin_cli::thing(cmd),
         Command::Policy(cmd) => admin_cli::policy(cmd),
         Command::Api(args) => admin_cli::api(args),
+        Command::Kit(args) => kit::run(args),
     }
 }
 

@@ -14,6 +14,7 @@ mod cli;
 mod commands;
 mod config;
 mod error;
+mod kit;
 mod listeners;
 mod logging;
 mod pki;

@@ -125,10 +125,15 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
         ))
     })?;
     info!(path = %admin_path.display(), "admin socket ready");
+    let listener_ports: serde_json::Map<String, serde_json::Value> = ports
+        .iter()
+        .map(|(n, a)| ((*n).to_owned(), serde_json::json!(a.port())))
+        .collect();
     let admin_task = tokio::spawn(admin::serve(
         admin_listener,
         registry.clone(),
         broker.clone(),
+        serde_json::Value::Object(listener_ports),
         stop_rx.clone(),
     ));
     if let Some(p) = &ports_file {
