@@ -2,7 +2,8 @@
 certificate, the least-privilege policy and connect_device_package.zip;
 devices connect with nothing but the kit's files: the AWS IoT Device SDK v2
 for Python (MQTT 3 and MQTT 5 builders, on the mTLS port and the ALPN
-port), paho-mqtt, and the kit's own start.sh / pubsub.py."""
+port), paho-mqtt, umqtt.simple 1.3.4 with the DER files (as on a Pico W),
+and the kit's own start.sh / pubsub.py."""
 
 from __future__ import annotations
 
@@ -184,3 +185,28 @@ def test_start_sh_runs_the_pubsub_loop(kumo):
                        capture_output=True, text=True, timeout=90)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 message(s) received." in r.stdout, r.stdout
+
+
+def test_umqtt_simple_connects_with_the_kit_der_files(kumo):
+    """Seed 004's client: unchanged umqtt.simple 1.3.4 (under a CPython shim
+    for usocket/ussl), key and certificate in DER as a Pico W loads them,
+    from the kit: no OpenSSL step."""
+    import umqtt_shim
+    simple = umqtt_shim.install()
+    d, _ = make_kit(kumo)
+    key = (d / "raspi2.private.key.der").read_bytes()
+    cert = (d / "raspi2.cert.der").read_bytes()
+    got = []
+    client = simple.MQTTClient(client_id=b"raspi2", server="127.0.0.1", port=kumo.tls_port,
+                               keepalive=60, ssl=True,
+                               ssl_params={"key": key, "cert": cert, "server_side": False})
+    client.set_callback(lambda topic, msg: got.append((topic, msg)))
+    client.connect()
+    try:
+        client.subscribe(b"raspi2/pico", qos=1)
+        client.publish(b"raspi2/pico", b"hello from umqtt", qos=1)
+        while not got:
+            client.wait_msg()
+        assert got == [(b"raspi2/pico", b"hello from umqtt")]
+    finally:
+        client.disconnect()
