@@ -2,7 +2,7 @@
 //! to, then every packet the client sends, until the connection ends and the
 //! session is detached (will, expiry). Writes go through the writer task.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use kumo_mqtt::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
 
 use crate::auth::{ConnectRequest, Permissions, Refused};
+use crate::events;
 use crate::message::Message;
 use crate::persist;
 use crate::session::{ClosedOnDrop, Control, Link, OutMsg, Phase, Session, State, Subscription};
@@ -56,6 +57,14 @@ struct Conn {
     store_ops: RefCell<Vec<Op>>,
     /// What the authorizer allows this connection (None: everything).
     perms: Option<Arc<dyn Permissions>>,
+    /// For lifecycle events: the connection's number and identifier, and
+    /// who it authenticated as.
+    conn_id: u64,
+    session_identifier: String,
+    principal: Option<Arc<str>>,
+    /// Why the connection ended, in AWS's `disconnectReason` words; unset
+    /// when the client just went away (CONNECTION_LOST).
+    cause: Cell<Option<&'static str>>,
 }
 
 pub(crate) async fn run<S>(inner: Arc<Inner>, stream: S, info: ConnectionInfo)
@@ -136,7 +145,7 @@ where
     let link = Link {
         conn_id,
         control: control.clone(),
-        principal,
+        principal: principal.clone(),
     };
     let (session, session_present) = Box::pin(inner.attach(
         &accepted.client_id,
@@ -200,7 +209,12 @@ where
         acks: VecDeque::new(),
         store_ops: RefCell::new(Vec::new()),
         perms: perms.clone(),
+        conn_id,
+        session_identifier: events::session_identifier(conn_id),
+        principal,
+        cause: Cell::new(None),
     };
+    inner.event_connected(&conn.subject(), remote.ip());
 
     let keep_alive = accepted.keep_alive;
     let end = conn
@@ -226,7 +240,9 @@ where
     // Publishers waiting for this subscriber's queue to drain go on: an
     // offline session no longer holds them up.
     session.room.notify_waiters();
-    tracing::info!(client_id = %session.client_id, ?end, "client disconnected");
+    let cause = conn.cause.get().unwrap_or("CONNECTION_LOST");
+    tracing::info!(client_id = %session.client_id, ?end, cause, "client disconnected");
+    inner.event_disconnected(&conn.subject(), cause);
     if end == End::Abnormal {
         if let Some((will, delay)) = conn.will.take() {
             inner.schedule_will(&session, generation, will, delay, conn.expiry);
@@ -362,6 +378,14 @@ impl Conn {
 
     /// As [`Conn::disconnect`], with a Reason String saying what went wrong.
     fn disconnect_because(&self, reason: ReasonCode, why: String) -> End {
+        if self.cause.get().is_none() {
+            self.cause.set(Some(match reason {
+                ReasonCode::KeepAliveTimeout => "MQTT_KEEP_ALIVE_TIMEOUT",
+                ReasonCode::NotAuthorized => "FORBIDDEN_ACCESS",
+                ReasonCode::UnspecifiedError => "SERVER_ERROR",
+                _ => "CLIENT_ERROR",
+            }));
+        }
         if self.version.is_v5() {
             let mut d = Disconnect::new(reason);
             d.properties.reason_string = Some(why);
@@ -448,6 +472,11 @@ impl Conn {
                     Ok(_) => {}
                 },
                 reason = control.kicked() => {
+                    self.cause.set(Some(match reason {
+                        ReasonCode::SessionTakenOver => "DUPLICATE_CLIENTID",
+                        ReasonCode::NotAuthorized => "AUTH_ERROR",
+                        _ => "SERVER_INITIATED_DISCONNECT",
+                    }));
                     return self.disconnect(reason);
                 }
                 () = committed => {
@@ -480,6 +509,7 @@ impl Conn {
             if let Err(e) = result {
                 tracing::warn!(client_id = %self.session.client_id, error = %e, "message not stored; not acknowledged");
                 if !self.version.is_v5() {
+                    self.cause.set(Some("SERVER_ERROR"));
                     return Some(End::Abnormal);
                 }
                 if let Packet::PubAck(a) | Packet::PubRec(a) = &mut packet {
@@ -608,6 +638,7 @@ impl Conn {
                     }
                     self.expiry = e.min(self.inner.config.max_session_expiry);
                 }
+                self.cause.set(Some("CLIENT_INITIATED_DISCONNECT"));
                 return Some(if d.reason == ReasonCode::Success {
                     End::Normal
                 } else {
@@ -748,6 +779,7 @@ impl Conn {
         };
         let mut reasons = Vec::with_capacity(s.filters.len());
         let mut retained = Vec::new();
+        let mut subscribed = Vec::new();
         for (raw, mut options) in s.filters {
             let filter = match TopicFilter::new(&raw) {
                 Ok(f) => f,
@@ -799,6 +831,7 @@ impl Conn {
                         sub: record,
                     }]);
                 }
+                subscribed.push(raw.clone());
                 st.subscriptions.insert(raw, sub.clone()).is_some()
             };
             self.inner.index_insert(&self.session, &sub);
@@ -823,6 +856,8 @@ impl Conn {
             properties: Properties::default(),
             reasons,
         }));
+        self.inner
+            .event_subscriptions(&self.subject(), true, &subscribed);
         for out in retained {
             self.session.enqueue(out, cfg.max_queued_messages, None);
         }
@@ -831,6 +866,7 @@ impl Conn {
 
     fn unsubscribe(&mut self, u: Unsubscribe) {
         let mut reasons = Vec::with_capacity(u.filters.len());
+        let mut unsubscribed = Vec::new();
         for raw in u.filters {
             let removed = {
                 let mut st = self.session.lock();
@@ -847,6 +883,7 @@ impl Conn {
             reasons.push(match removed {
                 Some(sub) => {
                     self.inner.index_remove(&self.session, &sub.filter);
+                    unsubscribed.push(raw);
                     ReasonCode::Success
                 }
                 None if TopicFilter::new(&raw).is_err() => ReasonCode::TopicFilterInvalid,
@@ -858,5 +895,16 @@ impl Conn {
             properties: Properties::default(),
             reasons,
         }));
+        self.inner
+            .event_subscriptions(&self.subject(), false, &unsubscribed);
+    }
+
+    fn subject(&self) -> events::Subject<'_> {
+        events::Subject {
+            client_id: &self.session.client_id,
+            session_id: &self.session_identifier,
+            principal: self.principal.as_deref(),
+            version: self.conn_id,
+        }
     }
 }

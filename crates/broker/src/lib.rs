@@ -19,6 +19,7 @@ mod accept;
 pub mod auth;
 mod config;
 mod connection;
+mod events;
 pub mod index;
 mod message;
 mod persist;
