@@ -159,3 +159,35 @@ def test_a_certificate_without_policies_cannot_connect(kumo):
     kumo.cli("cert", "create", "--active", "--out", str(kumo.workdir / "bare"), "--prefix", "bare")
     cert = (kumo.workdir / "bare" / "bare.cert.pem", kumo.workdir / "bare" / "bare.private.key")
     assert connect_as(kumo, cert, "bare", 5).connack.reason == NOT_AUTHORIZED
+
+
+def test_the_development_listener_takes_a_policy(kumo_factory, tmp_path):
+    """listeners.tcp.policy_file: the same grammar for clients without a
+    certificate, e.g. everything but subscribing to test/nosubscribe."""
+    doc = tmp_path / "dev-policy.json"
+    doc.write_text(json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect", "Resource": f"{ARN}:client/dev-*"},
+            {"Effect": "Allow", "Action": ["iot:Publish", "iot:Subscribe", "iot:Receive"],
+             "Resource": "*"},
+            {"Effect": "Deny", "Action": "iot:Subscribe",
+             "Resource": f"{ARN}:topicfilter/test/nosubscribe"},
+        ],
+    }))
+    kumo = kumo_factory(f'[listeners.tcp]\npolicy_file = "{doc}"\n')
+    c = RawClient(raw_socket(kumo, "tcp"), 5)
+    assert c.connect("dev-1").reason == 0
+    ack = c.subscribe("test/nosubscribe", "test/other", qos=1, expect_success=False)
+    assert ack.reasons == [NOT_AUTHORIZED, 1]
+    assert ok(c.publish("test/other", b"x", qos=1))
+    other = RawClient(raw_socket(kumo, "tcp"), 5)
+    assert other.connect("intruder", expect_success=False).reason == NOT_AUTHORIZED
+
+
+def test_a_malformed_listener_policy_stops_kumo_at_start(kumo_factory, tmp_path):
+    doc = tmp_path / "bad.json"
+    doc.write_text('{"Version": "2012-10-17", "Statement": [{"Effect": "Permit"}]}')
+    with pytest.raises(BaseException) as e:
+        kumo_factory(f'[listeners.tcp]\npolicy_file = "{doc}"\n')
+    assert "policy_file" in str(e.value) and "Malformed" in str(e.value), str(e.value)

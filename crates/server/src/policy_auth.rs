@@ -14,8 +14,10 @@
 //! registry's generation moved), as AWS applies changed policies to live
 //! connections.
 //!
-//! Connections without a certificate (the development listener) and
-//! `client_auth = "ca_file"` are not checked.
+//! Clients of the plain tcp listener (no certificate) get the policy in
+//! `listeners.tcp.policy_file`, with `${iot:ClientId}` and `aws:SourceIp`;
+//! without one, and with `client_auth = "ca_file"` for certificate
+//! clients, nothing is checked.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -34,11 +36,55 @@ use crate::admin::RegistryService;
 pub struct PolicyAuthorizer {
     registry: Arc<RegistryService>,
     arn: Arn,
+    /// Certificate clients: their attached policies (client_auth =
+    /// "registry"), or no checks ("ca_file").
+    check_certificates: bool,
+    /// The tcp listener's policy for clients without a certificate.
+    anonymous: Option<Vec<PolicyDocument>>,
 }
 
 impl PolicyAuthorizer {
-    pub fn new(registry: Arc<RegistryService>, arn: Arn) -> PolicyAuthorizer {
-        PolicyAuthorizer { registry, arn }
+    pub fn new(
+        registry: Arc<RegistryService>,
+        arn: Arn,
+        check_certificates: bool,
+        anonymous: Option<Vec<PolicyDocument>>,
+    ) -> PolicyAuthorizer {
+        PolicyAuthorizer {
+            registry,
+            arn,
+            check_certificates,
+            anonymous,
+        }
+    }
+
+    /// A tcp-listener client: the listener's policy, compiled for its
+    /// client id and address.
+    fn connect_anonymous(
+        &self,
+        req: &ConnectRequest<'_>,
+        docs: &[PolicyDocument],
+    ) -> Result<Option<Arc<dyn Permissions>>, Refused> {
+        let ctx = Context {
+            client_id: Some(req.client_id.to_owned()),
+            source_ip: Some(req.remote.ip()),
+            ..Context::default()
+        };
+        let set = PolicySet::compile(docs, &ctx);
+        let client = kumo_policy::Arn::client(&self.arn.region, &self.arn.account, req.client_id);
+        if !set.is_allowed(Action::Connect, &client) {
+            return Err(Refused(format!(
+                "the {} listener's policy does not allow iot:Connect on {client}",
+                req.listener
+            )));
+        }
+        Ok(Some(Arc::new(PolicyPermissions {
+            registry: self.registry.clone(),
+            id: None,
+            ctx,
+            arn: self.arn.clone(),
+            compiled: RwLock::new((0, Arc::new(set))),
+        })))
     }
 }
 
@@ -106,8 +152,14 @@ fn compile(registry: &RegistryService, id: &CertificateId, ctx: &Context) -> Pol
 impl Authorizer for PolicyAuthorizer {
     fn connect(&self, req: &ConnectRequest<'_>) -> Result<Option<Arc<dyn Permissions>>, Refused> {
         let Some(principal) = req.principal else {
-            return Ok(None);
+            return match &self.anonymous {
+                Some(docs) if req.listener == "tcp" => self.connect_anonymous(req, docs),
+                _ => Ok(None),
+            };
         };
+        if !self.check_certificates {
+            return Ok(None);
+        }
         let id = CertificateId::new(principal).map_err(|e| Refused(e.to_string()))?;
         let thing = self.registry.read(|r| {
             let attached = r.things_of(&id).any(|t| t.as_str() == req.client_id);
@@ -155,7 +207,7 @@ impl Authorizer for PolicyAuthorizer {
         }
         Ok(Some(Arc::new(PolicyPermissions {
             registry: self.registry.clone(),
-            id,
+            id: Some(id),
             ctx,
             arn: self.arn.clone(),
             compiled: RwLock::new((generation, Arc::new(set))),
@@ -166,7 +218,9 @@ impl Authorizer for PolicyAuthorizer {
 /// One connection's compiled policies.
 struct PolicyPermissions {
     registry: Arc<RegistryService>,
-    id: CertificateId,
+    /// The certificate whose policies these are; None for a listener's
+    /// fixed policy (never recompiled).
+    id: Option<CertificateId>,
     ctx: Context,
     arn: Arn,
     /// (registry generation compiled at, the set).
@@ -182,6 +236,14 @@ thread_local! {
 impl PolicyPermissions {
     /// The current set, recompiled if the registry changed since.
     fn set(&self) -> Arc<PolicySet> {
+        let Some(id) = &self.id else {
+            return self
+                .compiled
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .1
+                .clone();
+        };
         let generation = self.registry.generation();
         {
             let c = self.compiled.read().unwrap_or_else(|e| e.into_inner());
@@ -189,7 +251,7 @@ impl PolicyPermissions {
                 return c.1.clone();
             }
         }
-        let set = Arc::new(compile(&self.registry, &self.id, &self.ctx));
+        let set = Arc::new(compile(&self.registry, id, &self.ctx));
         *self.compiled.write().unwrap_or_else(|e| e.into_inner()) = (generation, set.clone());
         set
     }

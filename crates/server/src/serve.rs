@@ -97,10 +97,32 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
     ));
     let broker = Broker::with_store(config.mqtt.broker_config(), store.clone(), snapshot);
     let tls = tls::build(identity, &config.tls, &registry)?;
-    if config.tls.client_auth == ClientAuth::Registry {
+    let anonymous = match &config.listeners.tcp.policy_file {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::config(anyhow::anyhow!(
+                    "listeners.tcp.policy_file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let doc = kumo_policy::PolicyDocument::parse(&text).map_err(|e| {
+                Failure::config(anyhow::anyhow!(
+                    "listeners.tcp.policy_file {}: {}",
+                    path.display(),
+                    e.aws_message()
+                ))
+            })?;
+            Some(vec![doc])
+        }
+    };
+    let check_certificates = config.tls.client_auth == ClientAuth::Registry;
+    if check_certificates || anonymous.is_some() {
         broker.set_authorizer(Arc::new(PolicyAuthorizer::new(
             registry.clone(),
             config.aws.arn(),
+            check_certificates,
+            anonymous,
         )));
     }
     let bound = listeners::bind_all(&config, &tls).await?;

@@ -33,6 +33,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("data_dir", Str),
     ("listeners.tcp.enabled", Bool),
     ("listeners.tcp.bind", Str),
+    ("listeners.tcp.policy_file", Str),
     ("listeners.tls.enabled", Bool),
     ("listeners.tls.bind", Str),
     ("listeners.alpn.enabled", Bool),

@@ -48,6 +48,8 @@ pub struct ListenersFile {
 pub struct ListenerFile {
     pub enabled: Option<bool>,
     pub bind: Option<String>,
+    /// `listeners.tcp` only: an AWS IoT policy document for its clients.
+    pub policy_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -81,6 +81,9 @@ pub struct Listeners {
 pub struct Listener {
     pub enabled: bool,
     pub bind: SocketAddr,
+    /// The policy for clients without a certificate (tcp listener only;
+    /// None = they may do anything).
+    pub policy_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -287,9 +290,16 @@ fn resolve(f: FileConfig) -> Result<Config, ResolveError> {
                 format!("`{bind}` is not an IP:port socket address (e.g. 0.0.0.0:8883)"),
             )
         })?;
+        if name != "tcp" && l.policy_file.is_some() {
+            return Err(bad(
+                &format!("listeners.{name}.policy_file"),
+                "only the tcp listener takes a policy file (certificate clients get the policies attached to their certificate)",
+            ));
+        }
         Ok::<_, ResolveError>(Listener {
             enabled: l.enabled.unwrap_or(default_on),
             bind,
+            policy_file: l.policy_file.clone(),
         })
     };
     let l = &f.listeners;
