@@ -103,3 +103,27 @@ def test_ca_file_mode_accepts_any_certificate_of_the_ca(kumo_factory):
     kumo = kumo_factory('[tls]\nclient_auth = "ca_file"\n')
     cert = kumo.issue_cert(unique("plain"), register=False)
     assert raw_client(kumo, 4, transport="tls", cert=cert).connack.reason == 0
+
+
+@pytest.mark.skipif(not __import__("shutil").which("openssl"), reason="needs the openssl CLI")
+def test_a_certificate_from_the_devices_own_csr_connects(kumo):
+    """CreateCertificateFromCsr: the key is made on the device (openssl
+    here) and never leaves it; Kumo certifies it."""
+    import subprocess
+    d = kumo.workdir / unique("csr")
+    d.mkdir()
+    key, csr = d / "device.key", d / "device.csr"
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=pico-7"],
+                   check=True, capture_output=True)
+    out = json.loads(kumo.cli("cert", "from-csr", str(csr), "--active", "--output", "json").stdout)
+    cert = d / "device.cert.pem"
+    cert.write_text(out["certificatePem"])
+    kumo.allow_all(out["certificateId"])
+    assert raw_client(kumo, 5, transport="tls", cert=(cert, key)).connack.reason == 0
+    # A request that was altered after signing is refused.
+    lines = csr.read_text().splitlines()
+    body = lines[2]  # a base64 line inside the signed part
+    lines[2] = body[:10] + ("B" if body[10] != "B" else "C") + body[11:]
+    r = kumo.cli("cert", "from-csr", "-", input="\n".join(lines) + "\n", check=False)
+    assert r.returncode == 1 and "CertificateValidationException" in r.stderr, r.stderr

@@ -40,6 +40,11 @@ pub enum Request {
         #[serde(default)]
         set_as_active: bool,
     },
+    CreateCertificateFromCsr {
+        certificate_signing_request: String,
+        #[serde(default)]
+        set_as_active: bool,
+    },
     #[serde(rename = "RegisterCertificateWithoutCA")]
     RegisterCertificateWithoutCa {
         certificate_pem: String,
@@ -172,6 +177,7 @@ impl Request {
             UpdateThing,
             DeleteThing,
             CreateKeysAndCertificate,
+            CreateCertificateFromCsr,
             RegisterCertificateWithoutCa,
             UpdateCertificate,
             DescribeCertificate,
@@ -274,6 +280,15 @@ impl Registry {
                     changes: p.changes,
                 }
             }
+            CreateCertificateFromCsr {
+                certificate_signing_request,
+                set_as_active,
+            } => done(self.create_certificate_from_csr(
+                issuer,
+                &certificate_signing_request,
+                set_as_active,
+                now,
+            )?),
             RegisterCertificateWithoutCa {
                 certificate_pem,
                 status,

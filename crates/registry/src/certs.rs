@@ -57,6 +57,14 @@ impl IssuedCertificate {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+pub struct CreateCertificateFromCsrResponse {
+    pub certificate_arn: String,
+    pub certificate_id: CertificateId,
+    pub certificate_pem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RegisterCertificateResponse {
     pub certificate_arn: String,
     pub certificate_id: CertificateId,
@@ -163,6 +171,37 @@ impl Registry {
         let out = IssuedCertificate {
             arn: self.arn.cert(&cert.id),
             issued,
+        };
+        Ok(Planned::new(out, vec![Change::PutCert(cert)]))
+    }
+
+    /// CreateCertificateFromCsr: a certificate signed by Kumo's device CA
+    /// for the key of the request (which must verify), INACTIVE unless
+    /// `set_as_active`. The private key never leaves the device.
+    pub fn create_certificate_from_csr(
+        &self,
+        issuer: &Issuer,
+        csr_pem: &str,
+        set_as_active: bool,
+        now: u64,
+    ) -> Result<Planned<CreateCertificateFromCsrResponse>> {
+        if csr_pem.len() > 4096 {
+            return Err(RegistryError::InvalidRequest(
+                "1 validation error detected: Value at 'certificateSigningRequest' failed to satisfy constraint: Member must have length less than or equal to 4096".into(),
+            ));
+        }
+        let csr = crate::x509::parse_csr(csr_pem)?;
+        let info = issuer.sign_csr(&csr, (now / 1000) as i64)?;
+        let status = if set_as_active {
+            CertStatus::Active
+        } else {
+            CertStatus::Inactive
+        };
+        let cert = Registry::new_cert(&info, status, None, now);
+        let out = CreateCertificateFromCsrResponse {
+            certificate_arn: self.arn.cert(&cert.id),
+            certificate_id: cert.id.clone(),
+            certificate_pem: cert.pem.clone(),
         };
         Ok(Planned::new(out, vec![Change::PutCert(cert)]))
     }

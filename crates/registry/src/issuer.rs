@@ -7,7 +7,7 @@ use rcgen::{
 };
 
 use crate::error::{RegistryError, Result};
-use crate::x509::{self, CertInfo};
+use crate::x509::{self, CertInfo, Csr};
 
 /// Certificates Kumo issues expire when AWS's do: 2049-12-31T23:59:59Z.
 const NOT_AFTER_UNIX: i64 = 2_524_607_999;
@@ -67,10 +67,42 @@ impl Issuer {
         })
     }
 
-    fn sign(&self, key: &KeyPair, now_secs: i64) -> Result<CertInfo> {
-        let mut params = CertificateParams::default();
+    /// A client certificate for the key of a verified CSR
+    /// (CreateCertificateFromCsr), with the subject it asked for (the
+    /// attributes rcgen knows; others are left out), or Kumo's default
+    /// subject when it asked for none.
+    pub fn sign_csr(&self, csr: &Csr, now_secs: i64) -> Result<CertInfo> {
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "Kumo IoT Certificate");
+        for (k, v) in &csr.subject {
+            let t = match k.as_str() {
+                "CN" => DnType::CommonName,
+                "O" => DnType::OrganizationName,
+                "OU" => DnType::OrganizationalUnitName,
+                "C" => DnType::CountryName,
+                "ST" => DnType::StateOrProvinceName,
+                "L" => DnType::LocalityName,
+                _ => continue,
+            };
+            dn.push(t, v.as_str());
+        }
+        let key = CsrKey(csr);
+        self.sign_with(&key, dn, now_secs)
+    }
+
+    fn sign(&self, key: &KeyPair, now_secs: i64) -> Result<CertInfo> {
+        self.sign_with(key, DistinguishedName::new(), now_secs)
+    }
+
+    fn sign_with(
+        &self,
+        key: &impl rcgen::PublicKeyData,
+        mut dn: DistinguishedName,
+        now_secs: i64,
+    ) -> Result<CertInfo> {
+        let mut params = CertificateParams::default();
+        if dn.iter().next().is_none() {
+            dn.push(DnType::CommonName, "Kumo IoT Certificate");
+        }
         params.distinguished_name = dn;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![
@@ -91,6 +123,19 @@ impl Issuer {
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
         let cert = params.signed_by(key, &self.ca, &self.key).map_err(failed)?;
         x509::parse_der(cert.der())
+    }
+}
+
+/// A CSR's public key, as rcgen wants a key it does not hold.
+struct CsrKey<'a>(&'a Csr);
+
+impl rcgen::PublicKeyData for CsrKey<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0.public_key
+    }
+
+    fn algorithm(&self) -> &rcgen::SignatureAlgorithm {
+        self.0.key_algorithm
     }
 }
 

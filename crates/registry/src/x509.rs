@@ -111,3 +111,103 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
         ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF),
     )
 }
+
+/// A certificate signing request whose signature checked out: the key to
+/// certify and the subject asked for.
+#[derive(Debug, Clone)]
+pub struct Csr {
+    /// The subjectPublicKey bits (RSAPublicKey DER, or the EC point).
+    pub public_key: Vec<u8>,
+    /// How rcgen writes that key's SubjectPublicKeyInfo.
+    pub key_algorithm: &'static rcgen::SignatureAlgorithm,
+    pub subject: Vec<(String, String)>,
+}
+
+const OID_RSA: &str = "1.2.840.113549.1.1.1";
+const OID_EC: &str = "1.2.840.10045.2.1";
+const OID_P256: &str = "1.2.840.10045.3.1.7";
+const OID_P384: &str = "1.3.132.0.34";
+const OID_P521: &str = "1.3.132.0.35";
+
+/// Parse and verify a PEM certificate signing request. Keys AWS IoT
+/// accepts: RSA of 2048 bits or more, EC P-256, P-384 and P-521, signed
+/// with SHA-256/384/512.
+pub fn parse_csr(text: &str) -> Result<Csr> {
+    use aws_lc_rs::signature::{self, VerificationAlgorithm};
+    use x509_parser::certification_request::X509CertificationRequest;
+    use x509_parser::public_key::PublicKey;
+
+    let (_, pem) = parse_x509_pem(text.as_bytes()).map_err(|e| {
+        invalid(format!(
+            "The certificate signing request is not valid PEM: {e}"
+        ))
+    })?;
+    if !pem.label.ends_with("CERTIFICATE REQUEST") {
+        return Err(invalid(format!(
+            "Expected a PEM CERTIFICATE REQUEST, found {}",
+            pem.label
+        )));
+    }
+    let (_, csr) = X509CertificationRequest::from_der(&pem.contents).map_err(|e| {
+        invalid(format!(
+            "The certificate signing request does not parse: {e}"
+        ))
+    })?;
+    let info = &csr.certification_request_info;
+    let spki = &info.subject_pki;
+    let key_oid = spki.algorithm.algorithm.to_id_string();
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|o| o.to_id_string());
+    let (key_algorithm, curve_bits): (&'static rcgen::SignatureAlgorithm, usize) =
+        match (key_oid.as_str(), curve.as_deref()) {
+            (OID_RSA, _) => {
+                let bits = match spki.parsed() {
+                    Ok(PublicKey::RSA(rsa)) => rsa.key_size(),
+                    _ => return Err(invalid("The RSA key does not parse")),
+                };
+                if bits < 2048 {
+                    return Err(invalid(format!(
+                        "RSA keys of {bits} bits are not accepted; use 2048 bits or more"
+                    )));
+                }
+                (&rcgen::PKCS_RSA_SHA256, 0)
+            }
+            (OID_EC, Some(OID_P256)) => (&rcgen::PKCS_ECDSA_P256_SHA256, 256),
+            (OID_EC, Some(OID_P384)) => (&rcgen::PKCS_ECDSA_P384_SHA384, 384),
+            (OID_EC, Some(OID_P521)) => (&rcgen::PKCS_ECDSA_P521_SHA512, 521),
+            _ => {
+                return Err(invalid(
+                    "Unsupported key: use RSA (2048 bits or more) or EC P-256, P-384 or P-521",
+                ))
+            }
+        };
+    let sig_oid = csr.signature_algorithm.algorithm.to_id_string();
+    let verify: &dyn VerificationAlgorithm = match (sig_oid.as_str(), curve_bits) {
+        ("1.2.840.113549.1.1.11", 0) => &signature::RSA_PKCS1_2048_8192_SHA256,
+        ("1.2.840.113549.1.1.12", 0) => &signature::RSA_PKCS1_2048_8192_SHA384,
+        ("1.2.840.113549.1.1.13", 0) => &signature::RSA_PKCS1_2048_8192_SHA512,
+        ("1.2.840.10045.4.3.2", 256) => &signature::ECDSA_P256_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", 256) => &signature::ECDSA_P256_SHA384_ASN1,
+        ("1.2.840.10045.4.3.2", 384) => &signature::ECDSA_P384_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", 384) => &signature::ECDSA_P384_SHA384_ASN1,
+        ("1.2.840.10045.4.3.4", 521) => &signature::ECDSA_P521_SHA512_ASN1,
+        _ => {
+            return Err(invalid(format!(
+                "Unsupported signature algorithm {sig_oid}: use SHA256/384/512 with RSA or ECDSA"
+            )))
+        }
+    };
+    let key = spki.subject_public_key.data.to_vec();
+    verify
+        .verify_sig(&key, info.raw, &csr.signature_value.data)
+        .map_err(|_| invalid("The certificate signing request's signature does not verify"))?;
+    Ok(Csr {
+        public_key: key,
+        key_algorithm,
+        subject: names(&info.subject),
+    })
+}

@@ -659,3 +659,100 @@ fn requests_in_aws_json_are_executed_by_name() {
     let e = exec(&mut w, json!({"op": "DescribeThing", "thingName": "ghost"})).unwrap_err();
     assert_eq!(kind(e), ("ResourceNotFoundException", 404));
 }
+
+fn csr_for(alg: &'static rcgen::SignatureAlgorithm, cn: &str) -> (KeyPair, String) {
+    let key = KeyPair::generate_for(alg).unwrap();
+    let mut params = CertificateParams::new(vec![]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Example Devices");
+    let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+    (key, csr)
+}
+
+#[test]
+fn create_certificate_from_csr_certifies_the_devices_own_key() {
+    let mut w = World::new();
+    for alg in [
+        &rcgen::PKCS_ECDSA_P256_SHA256,
+        &rcgen::PKCS_ECDSA_P384_SHA384,
+        &rcgen::PKCS_RSA_SHA256,
+    ] {
+        let (key, csr) = csr_for(alg, "pico-7");
+        let out = w.run(
+            w.reg
+                .create_certificate_from_csr(&w.issuer, &csr, true, NOW),
+        );
+        let info = kumo_registry::x509::parse_pem(&out.certificate_pem).unwrap();
+        assert_eq!(info.id, out.certificate_id);
+        assert_eq!(
+            info.subject,
+            vec![
+                ("CN".to_owned(), "pico-7".to_owned()),
+                ("O".to_owned(), "Example Devices".to_owned())
+            ]
+        );
+        assert_eq!(
+            info.issuer,
+            vec![("CN".to_owned(), "Test Device CA".to_owned())]
+        );
+        // The certificate holds the device's public key, not one of ours.
+        let (_, cert) = x509_parser::parse_x509_certificate(&info.der).unwrap();
+        let spki = cert.public_key().subject_public_key.data.to_vec();
+        let want = key.public_key_raw().to_vec();
+        assert_eq!(spki, want, "{alg:?}");
+        let d = w.reg.describe_certificate(&out.certificate_id).unwrap();
+        assert_eq!(d.certificate_description.status, CertStatus::Active);
+    }
+}
+
+#[test]
+fn bad_csrs_are_certificate_validation_errors() {
+    let w = World::new();
+    let (_, csr) = csr_for(&rcgen::PKCS_ECDSA_P256_SHA256, "x");
+    // A signature that does not verify: flip a bit near the end of the DER.
+    let p = pem::parse(&csr).unwrap();
+    let mut der = p.contents().to_vec();
+    let n = der.len() - 3;
+    der[n] ^= 1;
+    let tampered = pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", der));
+    let e = w
+        .reg
+        .create_certificate_from_csr(&w.issuer, &tampered, false, NOW)
+        .unwrap_err();
+    assert_eq!(
+        kind(e.clone()),
+        ("CertificateValidationException", 400),
+        "{e}"
+    );
+    // Ed25519 is not among AWS's key types.
+    let (_, ed) = csr_for(&rcgen::PKCS_ED25519, "x");
+    let e = w
+        .reg
+        .create_certificate_from_csr(&w.issuer, &ed, false, NOW)
+        .unwrap_err();
+    assert_eq!(kind(e.clone()), ("CertificateValidationException", 400));
+    assert!(e.message().contains("Unsupported key"), "{e}");
+    for garbage in [
+        "",
+        "not pem",
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+    ] {
+        let e = w
+            .reg
+            .create_certificate_from_csr(&w.issuer, garbage, false, NOW)
+            .unwrap_err();
+        assert_eq!(
+            e.aws_type(),
+            "CertificateValidationException",
+            "{garbage:?}"
+        );
+    }
+    let long = "x".repeat(4097);
+    let e = w
+        .reg
+        .create_certificate_from_csr(&w.issuer, &long, false, NOW)
+        .unwrap_err();
+    assert_eq!(kind(e), ("InvalidRequestException", 400));
+}

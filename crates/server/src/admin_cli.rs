@@ -333,6 +333,19 @@ pub fn cert(cmd: CertCommand) -> Result<()> {
             admin.print(&created);
             Ok(())
         }
+        CertCommand::FromCsr {
+            file,
+            active,
+            admin,
+        } => {
+            let csr = read_file(&file)?;
+            Admin::new(admin)?
+                .run(
+                    "CreateCertificateFromCsr",
+                    json!({ "certificateSigningRequest": csr, "setAsActive": active }),
+                )
+                .map(drop)
+        }
         CertCommand::Register {
             file,
             active,

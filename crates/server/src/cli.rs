@@ -220,6 +220,17 @@ pub enum CertCommand {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Certify a key the device made and keeps (CreateCertificateFromCsr):
+    /// RSA 2048+ or EC P-256/384/521.
+    FromCsr {
+        /// PEM certificate signing request (`-`: standard input).
+        file: PathBuf,
+        /// Make it ACTIVE at once (otherwise INACTIVE).
+        #[arg(long)]
+        active: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
     /// Register a certificate made elsewhere (RegisterCertificateWithoutCA).
     Register {
         /// PEM file.
