@@ -127,3 +127,55 @@ def test_a_certificate_from_the_devices_own_csr_connects(kumo):
     lines[2] = body[:10] + ("B" if body[10] != "B" else "C") + body[11:]
     r = kumo.cli("cert", "from-csr", "-", input="\n".join(lines) + "\n", check=False)
     assert r.returncode == 1 and "CertificateValidationException" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(not __import__("shutil").which("openssl"), reason="needs the openssl CLI")
+def test_bring_your_own_ca(kumo):
+    """RegisterCACertificate with a verification certificate (CN = the
+    registration code), RegisterCertificate for a device certificate from
+    that CA; the device connects while its CA is ACTIVE, and loses its
+    connection and cannot come back when the CA is deactivated."""
+    import subprocess
+
+    d = kumo.workdir / unique("ownca")
+    d.mkdir()
+
+    def ossl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+
+    def ec_key(name):
+        ossl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", name)
+
+    ec_key("ca.key")
+    ossl("req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=Acme Device CA", "-days", "30",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+         "-out", "ca.pem")
+
+    def issue(name, cn):
+        ec_key(f"{name}.key")
+        ossl("req", "-new", "-key", f"{name}.key", "-subj", f"/CN={cn}", "-out", f"{name}.csr")
+        (d / "v3.ext").write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
+                                  "extendedKeyUsage=clientAuth\n")
+        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "30", "-extfile", "v3.ext", "-out", f"{name}.pem")
+        return (d / f"{name}.pem").read_text()
+
+    def api(op, body):
+        return json.loads(kumo.cli("api", op, "-", "--output", "json", input=json.dumps(body)).stdout)
+
+    code = api("GetRegistrationCode", {})["registrationCode"]
+    verification = issue("verification", code)
+    ca = api("RegisterCACertificate", {"caCertificate": (d / "ca.pem").read_text(),
+                                       "verificationCertificate": verification,
+                                       "setAsActive": True})
+    device = api("RegisterCertificate", {"certificatePem": issue("device", "pico-9"),
+                                         "setAsActive": True})
+    kumo.allow_all(device["certificateId"])
+    cert = (d / "device.pem", d / "device.key")
+    c = raw_client(kumo, 5, transport="tls", cert=cert)
+    assert c.connack.reason == 0
+
+    api("UpdateCACertificate", {"certificateId": ca["certificateId"], "newStatus": "INACTIVE"})
+    c.wait_closed(timeout=10)
+    _assert_refused(kumo, "tls", cert)
+    assert "CA" in kumo.log() and "not registered and ACTIVE" in kumo.log()

@@ -55,6 +55,51 @@ pub enum Request {
         certificate_id: CertificateId,
         new_status: String,
     },
+    GetRegistrationCode {},
+    #[serde(rename = "RegisterCACertificate")]
+    RegisterCaCertificate {
+        ca_certificate: String,
+        #[serde(default)]
+        verification_certificate: Option<String>,
+        #[serde(default)]
+        set_as_active: bool,
+        #[serde(default)]
+        allow_auto_registration: bool,
+        #[serde(default)]
+        certificate_mode: Option<String>,
+    },
+    #[serde(rename = "DescribeCACertificate")]
+    DescribeCaCertificate {
+        certificate_id: CertificateId,
+    },
+    #[serde(rename = "ListCACertificates")]
+    ListCaCertificates {
+        #[serde(default)]
+        page_size: Option<u32>,
+        #[serde(default)]
+        marker: Option<String>,
+    },
+    #[serde(rename = "UpdateCACertificate")]
+    UpdateCaCertificate {
+        certificate_id: CertificateId,
+        #[serde(default)]
+        new_status: Option<String>,
+        #[serde(default)]
+        new_auto_registration_status: Option<String>,
+    },
+    #[serde(rename = "DeleteCACertificate")]
+    DeleteCaCertificate {
+        certificate_id: CertificateId,
+    },
+    RegisterCertificate {
+        certificate_pem: String,
+        #[serde(default)]
+        ca_certificate_pem: Option<String>,
+        #[serde(default)]
+        status: Option<String>,
+        #[serde(default)]
+        set_as_active: bool,
+    },
     DescribeCertificate {
         certificate_id: CertificateId,
     },
@@ -180,6 +225,13 @@ impl Request {
             CreateCertificateFromCsr,
             RegisterCertificateWithoutCa,
             UpdateCertificate,
+            GetRegistrationCode,
+            RegisterCaCertificate,
+            DescribeCaCertificate,
+            ListCaCertificates,
+            UpdateCaCertificate,
+            DeleteCaCertificate,
+            RegisterCertificate,
             DescribeCertificate,
             ListCertificates,
             DeleteCertificate,
@@ -201,10 +253,14 @@ impl Request {
             ListThingPrincipals,
             ListPrincipalThings
         );
-        if n == "RegisterCertificateWithoutCa" {
-            "RegisterCertificateWithoutCA"
-        } else {
-            n
+        match n {
+            "RegisterCertificateWithoutCa" => "RegisterCertificateWithoutCA",
+            "RegisterCaCertificate" => "RegisterCACertificate",
+            "DescribeCaCertificate" => "DescribeCACertificate",
+            "ListCaCertificates" => "ListCACertificates",
+            "UpdateCaCertificate" => "UpdateCACertificate",
+            "DeleteCaCertificate" => "DeleteCACertificate",
+            n => n,
         }
     }
 
@@ -306,6 +362,64 @@ impl Registry {
                     effects.deactivated.push(certificate_id);
                 }
                 unit(p)
+            }
+            GetRegistrationCode {} => done(self.get_registration_code()?),
+            RegisterCaCertificate {
+                ca_certificate,
+                verification_certificate,
+                set_as_active,
+                allow_auto_registration,
+                certificate_mode,
+            } => done(self.register_ca_certificate(
+                crate::cas::RegisterCa {
+                    ca_pem: &ca_certificate,
+                    verification_pem: verification_certificate.as_deref(),
+                    set_as_active,
+                    allow_auto_registration,
+                    mode: certificate_mode.as_deref(),
+                },
+                now,
+            )?),
+            DescribeCaCertificate { certificate_id } => {
+                read(json(self.describe_ca_certificate(&certificate_id)?))
+            }
+            ListCaCertificates { page_size, marker } => read(json(
+                self.list_ca_certificates(page_size, marker.as_deref())?,
+            )),
+            UpdateCaCertificate {
+                certificate_id,
+                new_status,
+                new_auto_registration_status,
+            } => {
+                let p = self.update_ca_certificate(
+                    &certificate_id,
+                    new_status.as_deref(),
+                    new_auto_registration_status.as_deref(),
+                    now,
+                )?;
+                effects.deactivated.extend(p.output.iter().cloned());
+                unit(p)
+            }
+            DeleteCaCertificate { certificate_id } => {
+                unit(self.delete_ca_certificate(&certificate_id)?)
+            }
+            RegisterCertificate {
+                certificate_pem,
+                ca_certificate_pem,
+                status,
+                set_as_active,
+            } => {
+                let status = if set_as_active {
+                    Some("ACTIVE")
+                } else {
+                    status.as_deref()
+                };
+                done(self.register_certificate(
+                    &certificate_pem,
+                    ca_certificate_pem.as_deref(),
+                    status,
+                    now,
+                )?)
             }
             DescribeCertificate { certificate_id } => {
                 read(json(self.describe_certificate(&certificate_id)?))

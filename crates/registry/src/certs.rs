@@ -133,7 +133,7 @@ impl Registry {
             .ok_or_else(|| Registry::not_found("Certificate", id.as_str()))
     }
 
-    fn new_cert(
+    pub(crate) fn new_cert(
         info: &CertInfo,
         status: CertStatus,
         ca_id: Option<CertificateId>,
@@ -225,6 +225,7 @@ impl Registry {
             }
         };
         let info = crate::x509::parse_pem(pem)?;
+        crate::x509::check_device_certificate(&info)?;
         let now_secs = (now / 1000) as i64;
         if info.not_after < now_secs {
             return Err(RegistryError::CertificateValidation(

@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod attach;
+pub mod cas;
 pub mod certs;
 pub mod error;
 mod issuer;

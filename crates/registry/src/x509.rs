@@ -41,6 +41,8 @@ pub struct CertInfo {
     pub issuer: Vec<(String, String)>,
     /// Upper-case hex, no separators.
     pub serial: String,
+    /// X.509 version 3 (TLS stacks refuse older client certificates).
+    pub v3: bool,
 }
 
 fn invalid(msg: impl Into<String>) -> RegistryError {
@@ -101,8 +103,24 @@ pub fn parse_der(der: &[u8]) -> Result<CertInfo> {
             .iter()
             .map(|b| format!("{b:02X}"))
             .collect(),
+        v3: cert.version() == X509Version::V3,
         der,
     })
+}
+
+/// Refuse what a TLS handshake would refuse anyway, with a clear message.
+pub fn check_device_certificate(info: &CertInfo) -> Result<()> {
+    if !info.v3 {
+        return Err(invalid(
+            "Only X.509 version 3 certificates can be registered (this one is v1: sign it with extensions, e.g. openssl x509 -req -extfile)",
+        ));
+    }
+    if info.is_ca {
+        return Err(invalid(
+            "A CA certificate cannot be registered as a device certificate (RegisterCACertificate)",
+        ));
+    }
+    Ok(())
 }
 
 pub fn pem_encode(label: &str, der: &[u8]) -> String {
@@ -129,13 +147,96 @@ const OID_P256: &str = "1.2.840.10045.3.1.7";
 const OID_P384: &str = "1.3.132.0.34";
 const OID_P521: &str = "1.3.132.0.35";
 
+/// The kind of a public key, as AWS IoT accepts them: how rcgen writes it,
+/// and the EC curve size (0 for RSA).
+fn key_kind(
+    spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
+) -> Result<(&'static rcgen::SignatureAlgorithm, usize)> {
+    use x509_parser::public_key::PublicKey;
+    let key_oid = spki.algorithm.algorithm.to_id_string();
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|o| o.to_id_string());
+    Ok(match (key_oid.as_str(), curve.as_deref()) {
+        (OID_RSA, _) => {
+            let bits = match spki.parsed() {
+                Ok(PublicKey::RSA(rsa)) => rsa.key_size(),
+                _ => return Err(invalid("The RSA key does not parse")),
+            };
+            if bits < 2048 {
+                return Err(invalid(format!(
+                    "RSA keys of {bits} bits are not accepted; use 2048 bits or more"
+                )));
+            }
+            (&rcgen::PKCS_RSA_SHA256, 0)
+        }
+        (OID_EC, Some(OID_P256)) => (&rcgen::PKCS_ECDSA_P256_SHA256, 256),
+        (OID_EC, Some(OID_P384)) => (&rcgen::PKCS_ECDSA_P384_SHA384, 384),
+        (OID_EC, Some(OID_P521)) => (&rcgen::PKCS_ECDSA_P521_SHA512, 521),
+        _ => {
+            return Err(invalid(
+                "Unsupported key: use RSA (2048 bits or more) or EC P-256, P-384 or P-521",
+            ))
+        }
+    })
+}
+
+/// Check `signature` (algorithm `sig_oid`) over `message` with the key in
+/// `spki`.
+fn verify_signature(
+    spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
+    sig_oid: &str,
+    signature: &[u8],
+    message: &[u8],
+) -> Result<()> {
+    use aws_lc_rs::signature::{self, VerificationAlgorithm};
+    let (_, curve_bits) = key_kind(spki)?;
+    let verify: &dyn VerificationAlgorithm = match (sig_oid, curve_bits) {
+        ("1.2.840.113549.1.1.11", 0) => &signature::RSA_PKCS1_2048_8192_SHA256,
+        ("1.2.840.113549.1.1.12", 0) => &signature::RSA_PKCS1_2048_8192_SHA384,
+        ("1.2.840.113549.1.1.13", 0) => &signature::RSA_PKCS1_2048_8192_SHA512,
+        ("1.2.840.10045.4.3.2", 256) => &signature::ECDSA_P256_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", 256) => &signature::ECDSA_P256_SHA384_ASN1,
+        ("1.2.840.10045.4.3.2", 384) => &signature::ECDSA_P384_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", 384) => &signature::ECDSA_P384_SHA384_ASN1,
+        ("1.2.840.10045.4.3.4", 521) => &signature::ECDSA_P521_SHA512_ASN1,
+        _ => {
+            return Err(invalid(format!(
+                "Unsupported signature algorithm {sig_oid}: use SHA256/384/512 with RSA or ECDSA"
+            )))
+        }
+    };
+    verify
+        .verify_sig(&spki.subject_public_key.data, message, signature)
+        .map_err(|_| invalid("The signature does not verify"))
+}
+
+/// Whether `cert` (DER) was issued and signed by `issuer` (DER).
+pub fn signed_by(cert: &[u8], issuer: &[u8]) -> Result<()> {
+    let (_, c) = X509Certificate::from_der(cert)
+        .map_err(|e| invalid(format!("The certificate does not parse: {e}")))?;
+    let (_, i) = X509Certificate::from_der(issuer)
+        .map_err(|e| invalid(format!("The CA certificate does not parse: {e}")))?;
+    if c.issuer().as_raw() != i.subject().as_raw() {
+        return Err(invalid("The certificate was not issued by this CA"));
+    }
+    verify_signature(
+        i.public_key(),
+        &c.signature_algorithm.algorithm.to_id_string(),
+        &c.signature_value.data,
+        c.tbs_certificate.as_ref(),
+    )
+    .map_err(|_| invalid("The certificate's signature does not verify with the CA's key"))
+}
+
 /// Parse and verify a PEM certificate signing request. Keys AWS IoT
 /// accepts: RSA of 2048 bits or more, EC P-256, P-384 and P-521, signed
 /// with SHA-256/384/512.
 pub fn parse_csr(text: &str) -> Result<Csr> {
-    use aws_lc_rs::signature::{self, VerificationAlgorithm};
     use x509_parser::certification_request::X509CertificationRequest;
-    use x509_parser::public_key::PublicKey;
 
     let (_, pem) = parse_x509_pem(text.as_bytes()).map_err(|e| {
         invalid(format!(
@@ -155,58 +256,21 @@ pub fn parse_csr(text: &str) -> Result<Csr> {
     })?;
     let info = &csr.certification_request_info;
     let spki = &info.subject_pki;
-    let key_oid = spki.algorithm.algorithm.to_id_string();
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|o| o.to_id_string());
-    let (key_algorithm, curve_bits): (&'static rcgen::SignatureAlgorithm, usize) =
-        match (key_oid.as_str(), curve.as_deref()) {
-            (OID_RSA, _) => {
-                let bits = match spki.parsed() {
-                    Ok(PublicKey::RSA(rsa)) => rsa.key_size(),
-                    _ => return Err(invalid("The RSA key does not parse")),
-                };
-                if bits < 2048 {
-                    return Err(invalid(format!(
-                        "RSA keys of {bits} bits are not accepted; use 2048 bits or more"
-                    )));
-                }
-                (&rcgen::PKCS_RSA_SHA256, 0)
-            }
-            (OID_EC, Some(OID_P256)) => (&rcgen::PKCS_ECDSA_P256_SHA256, 256),
-            (OID_EC, Some(OID_P384)) => (&rcgen::PKCS_ECDSA_P384_SHA384, 384),
-            (OID_EC, Some(OID_P521)) => (&rcgen::PKCS_ECDSA_P521_SHA512, 521),
-            _ => {
-                return Err(invalid(
-                    "Unsupported key: use RSA (2048 bits or more) or EC P-256, P-384 or P-521",
-                ))
-            }
-        };
-    let sig_oid = csr.signature_algorithm.algorithm.to_id_string();
-    let verify: &dyn VerificationAlgorithm = match (sig_oid.as_str(), curve_bits) {
-        ("1.2.840.113549.1.1.11", 0) => &signature::RSA_PKCS1_2048_8192_SHA256,
-        ("1.2.840.113549.1.1.12", 0) => &signature::RSA_PKCS1_2048_8192_SHA384,
-        ("1.2.840.113549.1.1.13", 0) => &signature::RSA_PKCS1_2048_8192_SHA512,
-        ("1.2.840.10045.4.3.2", 256) => &signature::ECDSA_P256_SHA256_ASN1,
-        ("1.2.840.10045.4.3.3", 256) => &signature::ECDSA_P256_SHA384_ASN1,
-        ("1.2.840.10045.4.3.2", 384) => &signature::ECDSA_P384_SHA256_ASN1,
-        ("1.2.840.10045.4.3.3", 384) => &signature::ECDSA_P384_SHA384_ASN1,
-        ("1.2.840.10045.4.3.4", 521) => &signature::ECDSA_P521_SHA512_ASN1,
-        _ => {
-            return Err(invalid(format!(
-                "Unsupported signature algorithm {sig_oid}: use SHA256/384/512 with RSA or ECDSA"
-            )))
+    let (key_algorithm, _) = key_kind(spki)?;
+    verify_signature(
+        spki,
+        &csr.signature_algorithm.algorithm.to_id_string(),
+        &csr.signature_value.data,
+        info.raw,
+    )
+    .map_err(|e| match e {
+        RegistryError::CertificateValidation(m) if m == "The signature does not verify" => {
+            invalid("The certificate signing request's signature does not verify")
         }
-    };
-    let key = spki.subject_public_key.data.to_vec();
-    verify
-        .verify_sig(&key, info.raw, &csr.signature_value.data)
-        .map_err(|_| invalid("The certificate signing request's signature does not verify"))?;
+        e => e,
+    })?;
     Ok(Csr {
-        public_key: key,
+        public_key: spki.subject_public_key.data.to_vec(),
         key_algorithm,
         subject: names(&info.subject),
     })

@@ -756,3 +756,140 @@ fn bad_csrs_are_certificate_validation_errors() {
         .unwrap_err();
     assert_eq!(kind(e), ("InvalidRequestException", 400));
 }
+
+/// A customer's own CA (rcgen), for bring-your-own-CA tests.
+struct OwnCa {
+    cert: rcgen::Certificate,
+    key: KeyPair,
+}
+
+impl OwnCa {
+    fn new(cn: &str) -> OwnCa {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        OwnCa { cert, key }
+    }
+
+    fn issue(&self, cn: &str) -> String {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.signed_by(&key, &self.cert, &self.key).unwrap().pem()
+    }
+}
+
+#[test]
+fn a_ca_is_registered_with_proof_of_its_key_and_its_certificates_follow_it() {
+    use kumo_registry::cas::RegisterCa;
+    let mut w = World::new();
+    let code = w.run(w.reg.get_registration_code()).registration_code;
+    assert_eq!(code.len(), 64);
+    let again = w.reg.get_registration_code().unwrap();
+    assert_eq!(again.output.registration_code, code, "stable");
+    assert!(again.changes.is_empty());
+
+    let ca = OwnCa::new("Acme Device CA");
+    let other = OwnCa::new("Someone Else");
+    let register = |w: &World, verification: Option<&str>| {
+        w.reg.register_ca_certificate(
+            RegisterCa {
+                ca_pem: &ca.cert.pem(),
+                verification_pem: verification,
+                set_as_active: true,
+                ..Default::default()
+            },
+            NOW,
+        )
+    };
+    // Proof of possession: CN = the registration code, signed by the CA.
+    let e = register(&w, Some(&ca.issue("not-the-code"))).unwrap_err();
+    assert_eq!(kind(e), ("RegistrationCodeValidationException", 400));
+    let e = register(&w, Some(&other.issue(&code))).unwrap_err();
+    assert_eq!(kind(e), ("CertificateValidationException", 400));
+    let e = register(&w, None).unwrap_err();
+    assert_eq!(kind(e), ("InvalidRequestException", 400));
+    let not_a_ca = ca.issue("leaf");
+    let e = w
+        .reg
+        .register_ca_certificate(
+            RegisterCa {
+                ca_pem: &not_a_ca,
+                mode: Some("SNI_ONLY"),
+                ..Default::default()
+            },
+            NOW,
+        )
+        .unwrap_err();
+    assert_eq!(kind(e), ("CertificateValidationException", 400));
+    let ca_id = w.run(register(&w, Some(&ca.issue(&code)))).certificate_id;
+    let e = register(&w, Some(&ca.issue(&code))).unwrap_err();
+    assert_eq!(kind(e), ("ResourceAlreadyExistsException", 409));
+    let d = w
+        .reg
+        .describe_ca_certificate(&ca_id)
+        .unwrap()
+        .certificate_description;
+    assert_eq!(
+        (d.status, d.auto_registration_status),
+        (kumo_registry::CaStatus::Active, "DISABLE")
+    );
+    assert_eq!(
+        w.reg
+            .list_ca_certificates(None, None)
+            .unwrap()
+            .certificates
+            .len(),
+        1
+    );
+
+    // A device certificate from that CA registers (its CA found by issuer);
+    // one from an unregistered CA does not.
+    let device = ca.issue("pico-9");
+    let r = w.run(
+        w.reg
+            .register_certificate(&device, None, Some("ACTIVE"), NOW),
+    );
+    let cert = w.reg.certificate(&r.certificate_id).unwrap();
+    assert_eq!(
+        (cert.ca_id.as_ref(), cert.status),
+        (Some(&ca_id), CertStatus::Active)
+    );
+    let e = w
+        .reg
+        .register_certificate(&other.issue("stranger"), None, None, NOW)
+        .unwrap_err();
+    assert_eq!(kind(e), ("CertificateValidationException", 400));
+    let e = w
+        .reg
+        .register_certificate(&ca.issue("x"), Some(&other.cert.pem()), None, NOW)
+        .unwrap_err();
+    assert_eq!(
+        kind(e),
+        ("CertificateValidationException", 400),
+        "that CA is not registered"
+    );
+
+    // Deactivating the CA takes its certificates' connections down.
+    let affected =
+        w.run(
+            w.reg
+                .update_ca_certificate(&ca_id, Some("INACTIVE"), Some("ENABLE"), NOW),
+        );
+    assert_eq!(affected, vec![r.certificate_id.clone()]);
+    let d = w
+        .reg
+        .describe_ca_certificate(&ca_id)
+        .unwrap()
+        .certificate_description;
+    assert_eq!(d.auto_registration_status, "ENABLE");
+    // It cannot go while certificates are registered with it.
+    let e = w.reg.delete_ca_certificate(&ca_id).unwrap_err();
+    assert_eq!(kind(e), ("CertificateStateException", 406));
+    w.run(w.reg.update_certificate(&r.certificate_id, "INACTIVE", NOW));
+    w.run(w.reg.delete_certificate(&r.certificate_id, false));
+    w.run(w.reg.delete_ca_certificate(&ca_id));
+    assert!(w.reg.ca_certificate(&ca_id).is_none());
+}
