@@ -129,53 +129,96 @@ def test_a_certificate_from_the_devices_own_csr_connects(kumo):
     assert r.returncode == 1 and "CertificateValidationException" in r.stderr, r.stderr
 
 
-@pytest.mark.skipif(not __import__("shutil").which("openssl"), reason="needs the openssl CLI")
+class OwnCa:
+    """A customer's CA made with the openssl CLI, registered with Kumo."""
+
+    def __init__(self, kumo, auto_registration=False):
+        self.kumo = kumo
+        self.d = kumo.workdir / unique("ownca")
+        self.d.mkdir()
+        self._ec_key("ca.key")
+        self._ossl("req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=Acme Device CA",
+                   "-days", "30", "-addext", "basicConstraints=critical,CA:TRUE",
+                   "-addext", "keyUsage=critical,keyCertSign", "-out", "ca.pem")
+        code = self.api("GetRegistrationCode", {})["registrationCode"]
+        self.id = self.api("RegisterCACertificate", {
+            "caCertificate": (self.d / "ca.pem").read_text(),
+            "verificationCertificate": self.issue("verification", code)[0].read_text(),
+            "setAsActive": True, "allowAutoRegistration": auto_registration,
+        })["certificateId"]
+
+    def _ossl(self, *args):
+        import subprocess
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=self.d)
+
+    def _ec_key(self, name):
+        self._ossl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", name)
+
+    def issue(self, name, cn):
+        """A v3 client certificate from this CA: (cert path, key path)."""
+        self._ec_key(f"{name}.key")
+        self._ossl("req", "-new", "-key", f"{name}.key", "-subj", f"/CN={cn}", "-out", f"{name}.csr")
+        (self.d / "v3.ext").write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
+                                       "extendedKeyUsage=clientAuth\n")
+        self._ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                   "-CAcreateserial", "-days", "30", "-extfile", "v3.ext", "-out", f"{name}.pem")
+        return self.d / f"{name}.pem", self.d / f"{name}.key"
+
+    def api(self, op, body):
+        return json.loads(self.kumo.cli("api", op, "-", "--output", "json",
+                                        input=json.dumps(body)).stdout)
+
+
+NEEDS_OPENSSL = pytest.mark.skipif(not __import__("shutil").which("openssl"),
+                                   reason="needs the openssl CLI")
+
+
+@NEEDS_OPENSSL
 def test_bring_your_own_ca(kumo):
     """RegisterCACertificate with a verification certificate (CN = the
     registration code), RegisterCertificate for a device certificate from
     that CA; the device connects while its CA is ACTIVE, and loses its
     connection and cannot come back when the CA is deactivated."""
-    import subprocess
-
-    d = kumo.workdir / unique("ownca")
-    d.mkdir()
-
-    def ossl(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
-
-    def ec_key(name):
-        ossl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", name)
-
-    ec_key("ca.key")
-    ossl("req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=Acme Device CA", "-days", "30",
-         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
-         "-out", "ca.pem")
-
-    def issue(name, cn):
-        ec_key(f"{name}.key")
-        ossl("req", "-new", "-key", f"{name}.key", "-subj", f"/CN={cn}", "-out", f"{name}.csr")
-        (d / "v3.ext").write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
-                                  "extendedKeyUsage=clientAuth\n")
-        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-             "-CAcreateserial", "-days", "30", "-extfile", "v3.ext", "-out", f"{name}.pem")
-        return (d / f"{name}.pem").read_text()
-
-    def api(op, body):
-        return json.loads(kumo.cli("api", op, "-", "--output", "json", input=json.dumps(body)).stdout)
-
-    code = api("GetRegistrationCode", {})["registrationCode"]
-    verification = issue("verification", code)
-    ca = api("RegisterCACertificate", {"caCertificate": (d / "ca.pem").read_text(),
-                                       "verificationCertificate": verification,
-                                       "setAsActive": True})
-    device = api("RegisterCertificate", {"certificatePem": issue("device", "pico-9"),
-                                         "setAsActive": True})
+    ca = OwnCa(kumo)
+    cert = ca.issue("device", "pico-9")
+    device = ca.api("RegisterCertificate", {"certificatePem": cert[0].read_text(),
+                                            "setAsActive": True})
     kumo.allow_all(device["certificateId"])
-    cert = (d / "device.pem", d / "device.key")
     c = raw_client(kumo, 5, transport="tls", cert=cert)
     assert c.connack.reason == 0
 
-    api("UpdateCACertificate", {"certificateId": ca["certificateId"], "newStatus": "INACTIVE"})
+    ca.api("UpdateCACertificate", {"certificateId": ca.id, "newStatus": "INACTIVE"})
     c.wait_closed(timeout=10)
     _assert_refused(kumo, "tls", cert)
-    assert "CA" in kumo.log() and "not registered and ACTIVE" in kumo.log()
+    assert "not registered and ACTIVE" in kumo.log()
+
+
+@NEEDS_OPENSSL
+def test_just_in_time_registration(kumo):
+    """An unknown certificate from an auto-registration CA: the first
+    connection is refused, the certificate lands in PENDING_ACTIVATION and
+    $aws/events/certificates/registered/{caCertificateId} is published; once
+    activated (and given a policy) it connects."""
+    import hashlib
+    import ssl
+    ca = OwnCa(kumo, auto_registration=True)
+    watcher = paho_client(kumo, 5, transport="tcp")
+    watcher.subscribe("$aws/events/certificates/registered/+", 1)
+    cert = ca.issue("device", "pico-jitr")
+    cert_id = hashlib.sha256(ssl.PEM_cert_to_DER_cert(cert[0].read_text())).hexdigest()
+
+    _assert_refused(kumo, "tls", cert)
+    [msg] = watcher.messages.wait_for(1)
+    assert msg.topic == f"$aws/events/certificates/registered/{ca.id}"
+    event = json.loads(msg.payload)
+    assert event["certificateId"] == cert_id and event["caCertificateId"] == ca.id
+    assert event["certificateStatus"] == "PENDING_ACTIVATION"
+    assert event["awsAccountId"] == "000000000000"
+    assert isinstance(event["timestamp"], int)
+    d = ca.api("DescribeCertificate", {"certificateId": cert_id})["certificateDescription"]
+    assert (d["status"], d["caCertificateId"]) == ("PENDING_ACTIVATION", ca.id)
+    _assert_refused(kumo, "tls", cert)  # still pending
+
+    kumo.cli("cert", "update", cert_id, "ACTIVE")
+    kumo.allow_all(cert_id)
+    assert raw_client(kumo, 5, transport="tls", cert=cert).connack.reason == 0

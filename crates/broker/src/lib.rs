@@ -216,6 +216,22 @@ impl Broker {
         }
     }
 
+    /// Publish a message from Kumo itself (registry events such as
+    /// `$aws/events/certificates/registered/...`): QoS 1, not retained,
+    /// routed like any other. Returns how many sessions it reached.
+    pub fn publish_event(&self, topic: &str, payload: Vec<u8>) -> usize {
+        let msg = message::Message::new(
+            bytes::Bytes::copy_from_slice(topic.as_bytes()),
+            bytes::Bytes::from(payload),
+            kumo_mqtt::QoS::AtLeastOnce,
+            false,
+            kumo_mqtt::Properties::default(),
+            None,
+            0,
+        );
+        self.inner.publish(msg)
+    }
+
     /// Who decides what clients may do (see [`auth`]). Set it once, before
     /// serving; without one everything is allowed.
     pub fn set_authorizer(&self, authorizer: Arc<dyn auth::Authorizer>) {

@@ -326,6 +326,43 @@ impl Registry {
         Ok(Planned::new((), vec![Change::DeleteCa(id.clone())]))
     }
 
+    /// Just-in-time registration: the ACTIVE registered CA with
+    /// auto-registration enabled that issued and signed `der`, if any.
+    pub fn auto_registration_ca_for(&self, der: &[u8]) -> Option<CertificateId> {
+        self.cas
+            .values()
+            .filter(|ca| ca.auto_registration && ca.status == CaStatus::Active)
+            .find(|ca| x509::parse_pem(&ca.pem).is_ok_and(|c| x509::signed_by(der, &c.der).is_ok()))
+            .map(|ca| ca.id.clone())
+    }
+
+    /// Just-in-time registration of an unknown certificate from an
+    /// auto-registration CA: registered PENDING_ACTIVATION (it does not
+    /// connect until someone makes it ACTIVE).
+    pub fn register_pending(
+        &self,
+        der: &[u8],
+        ca_id: &CertificateId,
+        now: u64,
+    ) -> Result<Planned<CertificateId>> {
+        let info = x509::parse_der(der)?;
+        x509::check_device_certificate(&info)?;
+        if self.certs.contains_key(&info.id) {
+            return Err(RegistryError::ResourceAlreadyExists {
+                message: "The certificate is already provisioned or registered".into(),
+                resource_id: info.id.to_string(),
+                resource_arn: self.arn.cert(&info.id),
+            });
+        }
+        let cert = Registry::new_cert(
+            &info,
+            CertStatus::PendingActivation,
+            Some(ca_id.clone()),
+            now,
+        );
+        Ok(Planned::new(cert.id.clone(), vec![Change::PutCert(cert)]))
+    }
+
     /// RegisterCertificate: a device certificate signed by a registered CA
     /// (the one given as `ca_pem`, or found by the certificate's issuer).
     /// INACTIVE unless `status` says ACTIVE.

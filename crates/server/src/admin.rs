@@ -23,7 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use kumo_broker::Broker;
 use kumo_registry::api::{Effects, Request};
-use kumo_registry::{Issuer, Registry, RegistryError};
+use kumo_registry::{Issuer, Planned, Registry, RegistryError};
 use kumo_store::Store;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -53,7 +53,7 @@ pub struct RegistryService {
     generation: AtomicU64,
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -84,19 +84,30 @@ impl RegistryService {
         req: Request,
     ) -> Result<(Value, Effects), RegistryError> {
         let name = req.name();
-        let _writer = if req.is_read() {
+        let read_only = req.is_read();
+        let issuer = self.issuer.clone();
+        self.apply(name, read_only, move |r| r.execute(req, &issuer, now_ms()))
+            .await
+    }
+
+    /// Plan with `plan` (off the runtime threads: it may generate an RSA
+    /// key), make the changes durable, apply them, and return the output.
+    /// Changing operations run one at a time.
+    pub async fn apply<T: Send + 'static, E: Send + 'static>(
+        self: &Arc<Self>,
+        name: &'static str,
+        read_only: bool,
+        plan: impl FnOnce(&Registry) -> Result<(Planned<T>, E), RegistryError> + Send + 'static,
+    ) -> Result<(T, E), RegistryError> {
+        let _writer = if read_only {
             None
         } else {
             Some(self.writer.lock().await)
         };
-        // Planning may generate an RSA key (tens of milliseconds): not on
-        // a runtime thread.
         let this = self.clone();
-        let (planned, effects) = tokio::task::spawn_blocking(move || {
-            this.read(|r| r.execute(req, &this.issuer, now_ms()))
-        })
-        .await
-        .map_err(|e| RegistryError::Internal(format!("operation failed: {e}")))??;
+        let (planned, extra) = tokio::task::spawn_blocking(move || this.read(plan))
+            .await
+            .map_err(|e| RegistryError::Internal(format!("operation failed: {e}")))??;
         if !planned.changes.is_empty() {
             self.store
                 .submit(planned.ops())
@@ -110,7 +121,7 @@ impl RegistryService {
             self.generation.fetch_add(1, Ordering::AcqRel);
             info!(op = name, "registry changed");
         }
-        Ok((planned.output, effects))
+        Ok((planned.output, extra))
     }
 }
 

@@ -25,12 +25,16 @@ use rustls::{
 };
 use tracing::info;
 
+use kumo_broker::Broker;
+
 use crate::admin::RegistryService;
 
 pub struct RegistryVerifier {
     registry: Arc<RegistryService>,
     provider: Arc<CryptoProvider>,
     mandatory: bool,
+    /// For just-in-time registration events (None in unit tests).
+    broker: Option<Broker>,
 }
 
 impl fmt::Debug for RegistryVerifier {
@@ -60,20 +64,82 @@ impl RegistryVerifier {
         registry: Arc<RegistryService>,
         provider: Arc<CryptoProvider>,
         mandatory: bool,
+        broker: Option<Broker>,
     ) -> RegistryVerifier {
         RegistryVerifier {
             registry,
             provider,
             mandatory,
+            broker,
         }
+    }
+
+    /// Just-in-time registration (AWS JITR): an unknown certificate signed
+    /// by an ACTIVE registered CA with auto-registration is registered
+    /// PENDING_ACTIVATION, in the background, and
+    /// `$aws/events/certificates/registered/{caCertificateId}` is published
+    /// (a rule, a Lambda or an operator then activates it). This connection
+    /// is refused either way.
+    fn auto_register(&self, der: &[u8], id: &kumo_model::CertificateId) -> bool {
+        let Some(ca_id) = self.registry.read(|r| r.auto_registration_ca_for(der)) else {
+            return false;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        info!(certificate_id = %id, ca_certificate_id = %ca_id,
+            "unknown client certificate from an auto-registration CA: registering it PENDING_ACTIVATION");
+        let registry = self.registry.clone();
+        let broker = self.broker.clone();
+        let der = der.to_vec();
+        rt.spawn(async move {
+            let ca = ca_id.clone();
+            let registered = registry
+                .apply("RegisterCertificate (just-in-time)", false, move |r| {
+                    let now = crate::admin::now_ms();
+                    r.register_pending(&der, &ca, now)
+                        .map(|p| (p, (now, r.arn().account.clone())))
+                })
+                .await;
+            match registered {
+                Ok((cert_id, (now, account))) => {
+                    let event = serde_json::json!({
+                        "certificateId": cert_id.as_str(),
+                        "caCertificateId": ca_id.as_str(),
+                        "timestamp": now,
+                        "certificateStatus": "PENDING_ACTIVATION",
+                        "awsAccountId": account,
+                        "certificateRegistrationTimestamp": now,
+                    });
+                    if let Some(b) = broker {
+                        b.publish_event(
+                            &format!("$aws/events/certificates/registered/{ca_id}"),
+                            serde_json::to_vec(&event).unwrap_or_default(),
+                        );
+                    }
+                }
+                // Registered meanwhile by another handshake: nothing to do.
+                Err(kumo_registry::RegistryError::ResourceAlreadyExists { .. }) => {}
+                Err(e) => tracing::warn!("just-in-time registration failed: {e}"),
+            }
+        });
+        true
     }
 
     /// The registry's verdict on a certificate at `now` (Unix seconds).
     fn check(&self, der: &[u8], now: i64) -> Result<(), rustls::Error> {
         let id = kumo_registry::x509::certificate_id(der);
+        if !self.registry.read(|r| r.certificate(&id).is_some()) {
+            if self.auto_register(der, &id) {
+                return Err(refuse(format!(
+                    "certificate {id} was not registered; it is now PENDING_ACTIVATION (just-in-time registration)"
+                )));
+            }
+            info!(certificate_id = %id, "client certificate refused: not registered");
+            return Err(refuse(format!("certificate {id} is not registered")));
+        }
         self.registry.read(|r| {
             let Some(cert) = r.certificate(&id) else {
-                info!(certificate_id = %id, "client certificate refused: not registered");
                 return Err(refuse(format!("certificate {id} is not registered")));
             };
             match cert.status {
@@ -217,6 +283,7 @@ mod tests {
             s.clone(),
             Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
             true,
+            None,
         );
         let created = run(
             &s,

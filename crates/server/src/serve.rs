@@ -96,7 +96,7 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
         pki::device_issuer(&config.data_dir)?,
     ));
     let broker = Broker::with_store(config.mqtt.broker_config(), store.clone(), snapshot);
-    let tls = tls::build(identity, &config.tls, &registry)?;
+    let tls = tls::build(identity, &config.tls, &registry, &broker)?;
     let anonymous = match &config.listeners.tcp.policy_file {
         None => None,
         Some(path) => {

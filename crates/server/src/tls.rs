@@ -41,6 +41,7 @@ pub fn build(
     identity: ServerIdentity,
     cfg: &TlsConfig,
     registry: &Arc<RegistryService>,
+    broker: &kumo_broker::Broker,
 ) -> Result<TlsConfigs> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
 
@@ -49,6 +50,7 @@ pub fn build(
             registry.clone(),
             provider.clone(),
             cfg.require_client_cert,
+            Some(broker.clone()),
         )),
         ClientAuth::CaFile => {
             let roots = pki::root_store(&cfg.client_ca_file)
