@@ -222,3 +222,52 @@ def test_just_in_time_registration(kumo):
     kumo.cli("cert", "update", cert_id, "ACTIVE")
     kumo.allow_all(cert_id)
     assert raw_client(kumo, 5, transport="tls", cert=cert).connack.reason == 0
+
+
+@NEEDS_OPENSSL
+def test_an_expired_certificate_is_refused(kumo):
+    """A registered, ACTIVE certificate stops connecting when it expires
+    (here: valid for a few seconds, issued with `openssl ca -enddate`)."""
+    import datetime
+    import time
+    ca = OwnCa(kumo)
+    d = ca.d
+    (d / "index.txt").write_text("")
+    (d / "ca.cnf").write_text(f"""
+[ca]
+default_ca = own
+[own]
+dir = {d}
+database = {d}/index.txt
+new_certs_dir = {d}
+serial = {d}/serial.txt
+certificate = {d}/ca.pem
+private_key = {d}/ca.key
+default_md = sha256
+policy = anything
+x509_extensions = v3
+unique_subject = no
+[anything]
+commonName = supplied
+[v3]
+basicConstraints = CA:FALSE
+keyUsage = digitalSignature
+extendedKeyUsage = clientAuth
+""")
+    (d / "serial.txt").write_text("01\n")
+    ca._ec_key("short.key")
+    ca._ossl("req", "-new", "-key", "short.key", "-subj", "/CN=short-lived", "-out", "short.csr")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    fmt = "%Y%m%d%H%M%SZ"
+    start = (now - datetime.timedelta(minutes=1)).strftime(fmt)
+    end = (now + datetime.timedelta(seconds=4)).strftime(fmt)
+    ca._ossl("ca", "-batch", "-config", "ca.cnf", "-in", "short.csr", "-out", "short.pem",
+             "-startdate", start, "-enddate", end, "-notext")
+    cert = (d / "short.pem", d / "short.key")
+    reg = ca.api("RegisterCertificate", {"certificatePem": cert[0].read_text(), "setAsActive": True})
+    kumo.allow_all(reg["certificateId"])
+    assert raw_client(kumo, 5, transport="tls", cert=cert).connack.reason == 0
+    # Not synchronisation: the condition under test is the wall clock passing notAfter.
+    time.sleep(max(0.0, (now + datetime.timedelta(seconds=5) - datetime.datetime.now(datetime.timezone.utc)).total_seconds()))
+    _assert_refused(kumo, "tls", cert)
+    assert "expired" in kumo.log()
