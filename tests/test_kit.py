@@ -30,11 +30,8 @@ FILES = ["raspi2.cert.pem", "raspi2.private.key", "raspi2.public.key", "raspi2.c
 def make_kit(kumo, thing="raspi2") -> tuple[Path, dict]:
     z = kumo.workdir / f"{thing}-kit.zip"
     out = kumo.cli("kit", thing, "--out", str(z), "--endpoint", "localhost", "--port",
-                   str(kumo.tls_port))
-    info = {}
-    for line in out.stdout.splitlines():
-        k, _, v = line.partition(": ")
-        info[k] = v
+                   str(kumo.tls_port), "--output", "json")
+    info = json.loads(out.stdout)
     d = kumo.workdir / f"{thing}-kit"
     with zipfile.ZipFile(z) as zf:
         zf.extractall(d)

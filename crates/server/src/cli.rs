@@ -71,6 +71,9 @@ pub struct KitArgs {
     /// The port (default: the running server's mutual-TLS listener).
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
+    /// How the summary is printed: `text` (default) or `json`.
+    #[arg(long = "output", value_name = "FORMAT", default_value = "text")]
+    pub format: OutputFormat,
     #[command(flatten)]
     pub config: ConfigArgs,
 }

@@ -22,7 +22,7 @@ use anyhow::{anyhow, Context};
 use serde_json::json;
 
 use crate::admin_cli::Admin;
-use crate::cli::{AdminArgs, KitArgs, OutputFormat};
+use crate::cli::{AdminArgs, KitArgs};
 use crate::error::{Failure, Result};
 
 const PUBSUB_PY: &str = include_str!("kit/pubsub.py");
@@ -163,7 +163,7 @@ pub fn run(args: KitArgs) -> Result<()> {
     }
     let admin = Admin::new(AdminArgs {
         config: args.config,
-        output: OutputFormat::Text,
+        output: args.format,
     })?;
     let thing = args.name;
 
