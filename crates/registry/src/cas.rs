@@ -12,17 +12,13 @@ use kumo_model::CertificateId;
 use serde::Serialize;
 
 use crate::error::{RegistryError, Result};
-use crate::x509::{self, CertInfo};
+use crate::x509;
 use crate::{
-    page, page_size, CaCertificate, CaStatus, CertStatus, CertificateMode, Change, Planned,
-    Registry,
+    check_validity, page, page_size, registration_status, secs, CaCertificate, CaStatus,
+    CertStatus, CertificateMode, Change, Planned, Registry,
 };
 
 const REGISTRATION_CODE: &str = "registration-code";
-
-fn secs(ms: u64) -> f64 {
-    ms as f64 / 1000.0
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -86,21 +82,6 @@ pub struct RegisterCa<'a> {
     pub allow_auto_registration: bool,
     /// `DEFAULT` (verification certificate required) or `SNI_ONLY`.
     pub mode: Option<&'a str>,
-}
-
-fn check_validity(info: &CertInfo, now: u64, what: &str) -> Result<()> {
-    let now = (now / 1000) as i64;
-    if info.not_after < now {
-        return Err(RegistryError::CertificateValidation(format!(
-            "The {what} has expired"
-        )));
-    }
-    if info.not_before > now {
-        return Err(RegistryError::CertificateValidation(format!(
-            "The {what} is not yet valid"
-        )));
-    }
-    Ok(())
 }
 
 impl Registry {
@@ -373,16 +354,7 @@ impl Registry {
         status: Option<&str>,
         now: u64,
     ) -> Result<Planned<crate::certs::RegisterCertificateResponse>> {
-        let status = match status.map(CertStatus::parse).transpose()? {
-            None => CertStatus::Inactive,
-            Some(s @ (CertStatus::Active | CertStatus::Inactive)) => s,
-            Some(other) => {
-                return Err(RegistryError::InvalidRequest(format!(
-                    "A certificate cannot be registered with status {}",
-                    other.as_str()
-                )))
-            }
-        };
+        let status = registration_status(status)?;
         let info = x509::parse_pem(pem)?;
         x509::check_device_certificate(&info)?;
         check_validity(&info, now, "certificate")?;
@@ -410,13 +382,7 @@ impl Registry {
                     )
                 })?,
         };
-        if self.certs.contains_key(&info.id) {
-            return Err(RegistryError::ResourceAlreadyExists {
-                message: "The certificate is already provisioned or registered".into(),
-                resource_id: info.id.to_string(),
-                resource_arn: self.arn.cert(&info.id),
-            });
-        }
+        self.check_new_certificate(&info.id)?;
         let cert = Registry::new_cert(&info, status, Some(ca.id.clone()), now);
         let out = crate::certs::RegisterCertificateResponse {
             certificate_arn: self.arn.cert(&cert.id),

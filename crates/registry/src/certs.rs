@@ -8,14 +8,9 @@ use serde::Serialize;
 use crate::error::{RegistryError, Result};
 use crate::x509::CertInfo;
 use crate::{
-    page, page_size, Attachment, CertStatus, Certificate, CertificateMode, Change, Issued, Issuer,
-    Planned, Registry,
+    check_validity, page, page_size, registration_status, secs, Attachment, CertStatus,
+    Certificate, CertificateMode, Change, Issued, Issuer, Planned, Registry,
 };
-
-/// Epoch seconds, as AWS's JSON timestamps.
-fn secs(ms: u64) -> f64 {
-    ms as f64 / 1000.0
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -214,36 +209,11 @@ impl Registry {
         status: Option<&str>,
         now: u64,
     ) -> Result<Planned<RegisterCertificateResponse>> {
-        let status = match status.map(CertStatus::parse).transpose()? {
-            None => CertStatus::Inactive,
-            Some(s @ (CertStatus::Active | CertStatus::Inactive)) => s,
-            Some(other) => {
-                return Err(RegistryError::InvalidRequest(format!(
-                    "A certificate cannot be registered with status {}",
-                    other.as_str()
-                )))
-            }
-        };
+        let status = registration_status(status)?;
         let info = crate::x509::parse_pem(pem)?;
         crate::x509::check_device_certificate(&info)?;
-        let now_secs = (now / 1000) as i64;
-        if info.not_after < now_secs {
-            return Err(RegistryError::CertificateValidation(
-                "The certificate has expired".into(),
-            ));
-        }
-        if info.not_before > now_secs {
-            return Err(RegistryError::CertificateValidation(
-                "The certificate is not yet valid".into(),
-            ));
-        }
-        if self.certs.contains_key(&info.id) {
-            return Err(RegistryError::ResourceAlreadyExists {
-                message: "The certificate is already provisioned or registered".into(),
-                resource_id: info.id.to_string(),
-                resource_arn: self.arn.cert(&info.id),
-            });
-        }
+        check_validity(&info, now, "certificate")?;
+        self.check_new_certificate(&info.id)?;
         let cert = Registry::new_cert(&info, status, None, now);
         let out = RegisterCertificateResponse {
             certificate_arn: self.arn.cert(&cert.id),

@@ -298,6 +298,54 @@ fn page<'a, T: 'a>(
     (out, if more { last } else { None })
 }
 
+/// Epoch seconds, as AWS's JSON timestamps, from Unix milliseconds.
+fn secs(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// The status a certificate is registered with: INACTIVE unless asked for
+/// ACTIVE; nothing else may be asked for.
+fn registration_status(status: Option<&str>) -> Result<CertStatus> {
+    match status.map(CertStatus::parse).transpose()? {
+        None => Ok(CertStatus::Inactive),
+        Some(s @ (CertStatus::Active | CertStatus::Inactive)) => Ok(s),
+        Some(other) => Err(RegistryError::InvalidRequest(format!(
+            "A certificate cannot be registered with status {}",
+            other.as_str()
+        ))),
+    }
+}
+
+/// Refuse a certificate outside its validity period at `now` (Unix ms).
+fn check_validity(info: &x509::CertInfo, now: u64, what: &str) -> Result<()> {
+    let now = (now / 1000) as i64;
+    if info.not_after < now {
+        return Err(RegistryError::CertificateValidation(format!(
+            "The {what} has expired"
+        )));
+    }
+    if info.not_before > now {
+        return Err(RegistryError::CertificateValidation(format!(
+            "The {what} is not yet valid"
+        )));
+    }
+    Ok(())
+}
+
+impl Registry {
+    /// ResourceAlreadyExists if a certificate with this id is registered.
+    fn check_new_certificate(&self, id: &CertificateId) -> Result<()> {
+        if self.certs.contains_key(id) {
+            return Err(RegistryError::ResourceAlreadyExists {
+                message: "The certificate is already provisioned or registered".into(),
+                resource_id: id.to_string(),
+                resource_arn: self.arn.cert(id),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Clamp an AWS page size (`maxResults` / `pageSize`) to 1..=max.
 fn page_size(requested: Option<u32>, max: u32) -> Result<usize> {
     match requested {

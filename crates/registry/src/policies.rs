@@ -8,14 +8,10 @@ use kumo_model::PolicyName;
 use serde::Serialize;
 
 use crate::error::{RegistryError, Result};
-use crate::{page, page_size, Change, Planned, Policy, PolicyVersion, Registry};
+use crate::{page, page_size, secs, Change, Planned, Policy, PolicyVersion, Registry};
 
 /// At most this many versions per policy (AWS quota).
 pub const MAX_VERSIONS: usize = 5;
-
-fn secs(ms: u64) -> f64 {
-    ms as f64 / 1000.0
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
