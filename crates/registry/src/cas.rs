@@ -328,13 +328,7 @@ impl Registry {
     ) -> Result<Planned<CertificateId>> {
         let info = x509::parse_der(der)?;
         x509::check_device_certificate(&info)?;
-        if self.certs.contains_key(&info.id) {
-            return Err(RegistryError::ResourceAlreadyExists {
-                message: "The certificate is already provisioned or registered".into(),
-                resource_id: info.id.to_string(),
-                resource_arn: self.arn.cert(&info.id),
-            });
-        }
+        self.check_new_certificate(&info.id)?;
         let cert = Registry::new_cert(
             &info,
             CertStatus::PendingActivation,
