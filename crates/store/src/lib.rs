@@ -21,7 +21,8 @@
 //! This crate knows nothing about MQTT semantics beyond the shape of what it
 //! stores: messages are opaque encoded packets, subscriptions are filter text
 //! and an options byte. Registry records (things, certificates, policies)
-//! are opaque bytes under a kind and a key.
+//! are opaque bytes under a kind and a key; shadow documents are opaque
+//! bytes under a thing and a shadow name, next to their version.
 
 pub mod memory;
 mod model;
@@ -30,7 +31,7 @@ mod writer;
 
 pub use model::{
     InFlightRecord, LoadedSession, Op, QueuedRecord, Record, RetainedRecord, SessionRecord,
-    Snapshot, StoredMessage, SubscriptionRecord, WillRecord,
+    ShadowRecord, Snapshot, StoredMessage, SubscriptionRecord, WillRecord,
 };
 pub use writer::{Commit, Durability, Store};
 

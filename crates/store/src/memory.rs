@@ -9,8 +9,8 @@ use bytes::Bytes;
 
 use crate::model::LoadedSession;
 use crate::{
-    Backend, InFlightRecord, Op, QueuedRecord, Record, RetainedRecord, SessionRecord, Snapshot,
-    StoreError, StoredMessage, SubscriptionRecord, WillRecord,
+    Backend, InFlightRecord, Op, QueuedRecord, Record, RetainedRecord, SessionRecord, ShadowRecord,
+    Snapshot, StoreError, StoredMessage, SubscriptionRecord, WillRecord,
 };
 
 #[derive(Debug, Default)]
@@ -22,6 +22,7 @@ struct Tables {
     wills: BTreeMap<Arc<str>, WillRecord>,
     retained: BTreeMap<String, StoredMessage>,
     records: BTreeMap<(String, String), Bytes>,
+    shadows: BTreeMap<(String, String), ShadowRecord>,
 }
 
 /// The "disk" of memory backends: share it to reopen.
@@ -111,6 +112,7 @@ impl Backend for MemoryBackend {
                 value: value.clone(),
             })
             .collect();
+        snapshot.shadows = t.shadows.values().cloned().collect();
         Ok(snapshot)
     }
 
@@ -164,6 +166,10 @@ impl Backend for MemoryBackend {
                 }
                 Op::RecordDelete { kind, key } => {
                     t.records.remove(&(kind.clone(), key.clone()));
+                }
+                Op::ShadowPut(r) => {
+                    t.shadows
+                        .insert((r.thing.clone(), r.name.clone()), r.clone());
                 }
             }
         }

@@ -105,6 +105,19 @@ pub struct Record {
     pub value: Bytes,
 }
 
+/// One device shadow (classic or named). Its version outlives deletion, so
+/// a deleted shadow stays as a row without a document: the next update
+/// continues counting from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShadowRecord {
+    pub thing: String,
+    /// Empty for the classic (unnamed) shadow.
+    pub name: String,
+    pub version: u64,
+    /// The shadow service's encoding of the document; `None` once deleted.
+    pub document: Option<Bytes>,
+}
+
 /// One change. A batch of ops is applied in order, in one transaction.
 /// Client IDs are shared (`Arc<str>`): the broker emits many ops per
 /// session and should not copy its ID into each.
@@ -163,6 +176,8 @@ pub enum Op {
         kind: String,
         key: String,
     },
+    /// Create or replace a shadow (by thing and name).
+    ShadowPut(ShadowRecord),
 }
 
 /// One persisted session, as loaded at start.
@@ -189,4 +204,6 @@ pub struct Snapshot {
     pub retained: Vec<RetainedRecord>,
     /// Registry records, ordered by kind, then key.
     pub records: Vec<Record>,
+    /// Shadows, deleted ones included, ordered by thing, then name.
+    pub shadows: Vec<ShadowRecord>,
 }

@@ -30,8 +30,8 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Tran
 
 use crate::model::LoadedSession;
 use crate::{
-    Backend, Op, QueuedRecord, Record, RetainedRecord, SessionRecord, Snapshot, StoreError,
-    StoredMessage, SubscriptionRecord, WillRecord,
+    Backend, Op, QueuedRecord, Record, RetainedRecord, SessionRecord, ShadowRecord, Snapshot,
+    StoreError, StoredMessage, SubscriptionRecord, WillRecord,
 };
 use blocks::{Blocks, ReadError};
 
@@ -86,6 +86,15 @@ pub const MIGRATIONS: &[&str] = &[
          key   TEXT NOT NULL,
          value BLOB NOT NULL,
          PRIMARY KEY (kind, key)
+     ) WITHOUT ROWID;",
+    // 2 -> 3: device shadows. `name` is empty for the classic shadow;
+    // `document` is NULL once deleted (the version is kept).
+    "CREATE TABLE shadow (
+         thing    TEXT NOT NULL,
+         name     TEXT NOT NULL,
+         version  INTEGER NOT NULL,
+         document BLOB,
+         PRIMARY KEY (thing, name)
      ) WITHOUT ROWID;",
 ];
 
@@ -412,6 +421,18 @@ fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
             tx.prepare_cached("DELETE FROM record WHERE kind = ?1 AND key = ?2")?
                 .execute(params![kind, key])?;
         }
+        Op::ShadowPut(r) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO shadow (thing, name, version, document) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                r.thing,
+                r.name,
+                r.version as i64,
+                r.document.as_deref()
+            ])?;
+        }
     }
     Ok(())
 }
@@ -519,6 +540,19 @@ impl Backend for SqliteBackend {
                         kind: r.get(0)?,
                         key: r.get(1)?,
                         value: Bytes::from(r.get::<_, Vec<u8>>(2)?),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut st = tx.prepare(
+                "SELECT thing, name, version, document FROM shadow ORDER BY thing, name",
+            )?;
+            snapshot.shadows = st
+                .query_map([], |r| {
+                    Ok(ShadowRecord {
+                        thing: r.get(0)?,
+                        name: r.get(1)?,
+                        version: r.get::<_, i64>(2)? as u64,
+                        document: r.get::<_, Option<Vec<u8>>>(3)?.map(Bytes::from),
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

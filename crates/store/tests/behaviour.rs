@@ -6,7 +6,7 @@ use kumo_store::memory::{MemoryBackend, MemoryData};
 use kumo_store::sqlite::SqliteBackend;
 use kumo_store::{
     Backend, Durability, InFlightRecord, LoadedSession, Op, QueuedRecord, Record, RetainedRecord,
-    SessionRecord, Snapshot, Store, StoredMessage, SubscriptionRecord, WillRecord,
+    SessionRecord, ShadowRecord, Snapshot, Store, StoredMessage, SubscriptionRecord, WillRecord,
 };
 
 /// Opens a backend on the same "disk" every time: the second open is a restart.
@@ -644,6 +644,42 @@ fn registry_records_are_put_replaced_and_deleted(h: &dyn Harness) {
     assert!(s.sessions.is_empty() && s.retained.is_empty());
 }
 
+fn shadow(thing: &str, name: &str, version: u64, document: Option<&str>) -> ShadowRecord {
+    ShadowRecord {
+        thing: thing.into(),
+        name: name.into(),
+        version,
+        document: document.map(|d| Bytes::copy_from_slice(d.as_bytes())),
+    }
+}
+
+fn shadows_are_put_replaced_and_deleted_with_their_version(h: &dyn Harness) {
+    let mut b = h.open();
+    apply(
+        &mut b,
+        vec![
+            Op::ShadowPut(shadow("raspi2", "", 1, Some("{\"a\":1}"))),
+            Op::ShadowPut(shadow("raspi2", "config", 1, Some("{}"))),
+            Op::ShadowPut(shadow("pico", "", 1, Some("{}"))),
+            Op::ShadowPut(shadow("raspi2", "", 2, Some("{\"a\":2}"))),
+        ],
+    );
+    // Deleted: the row stays, without a document, so the version survives.
+    apply(&mut b, vec![Op::ShadowPut(shadow("pico", "", 2, None))]);
+    drop(b);
+    let s = reload(h, NOW);
+    assert_eq!(
+        s.shadows,
+        vec![
+            shadow("pico", "", 2, None),
+            shadow("raspi2", "", 2, Some("{\"a\":2}")),
+            shadow("raspi2", "config", 1, Some("{}")),
+        ],
+        "ordered by thing, then name; the classic shadow (empty name) first"
+    );
+    assert!(s.records.is_empty() && s.sessions.is_empty());
+}
+
 macro_rules! backends {
     ($($test:ident),* $(,)?) => {
         mod memory {
@@ -656,6 +692,7 @@ macro_rules! backends {
 }
 
 backends!(
+    shadows_are_put_replaced_and_deleted_with_their_version,
     fresh_store_is_empty,
     retained_messages_are_set_replaced_and_cleared,
     a_session_comes_back_whole,
