@@ -741,6 +741,17 @@ impl Conn {
             }
             st.incoming_qos2.insert(p.packet_id);
         }
+        // A request to one of Kumo's services (`$aws/...` only: ordinary
+        // topics never pay for the lookup).
+        let taken = p.topic.first() == Some(&b'$')
+            && self.inner.service.get().is_some_and(|svc| {
+                svc.offer(&crate::service::Request {
+                    topic: std::str::from_utf8(&p.topic).unwrap_or(""),
+                    payload: &p.payload,
+                    connection: self.conn_id,
+                    client_id: &self.session.client_id,
+                })
+            });
         let (expires_at, props) = message_properties(&p.properties);
         let msg = Message::new(
             p.topic,
@@ -756,7 +767,7 @@ impl Conn {
             .inner
             .publish_from(msg, &mut self.congested, &mut commits);
         let mut ack = Ack::new(p.packet_id);
-        if delivered == 0 && v5 {
+        if delivered == 0 && v5 && !taken {
             ack.reason = ReasonCode::NoMatchingSubscribers;
         }
         match p.qos {

@@ -25,6 +25,7 @@ mod message;
 mod persist;
 mod read_mostly;
 mod router;
+pub mod service;
 mod session;
 mod writer;
 
@@ -95,6 +96,8 @@ pub(crate) struct Inner {
     all_closed: Notify,
     /// Decides CONNECT and hands out each connection's permissions.
     authorizer: OnceLock<Arc<dyn auth::Authorizer>>,
+    /// Answers requests on reserved topics (device shadows).
+    service: OnceLock<Arc<dyn service::Service>>,
 }
 
 /// Counters for logs and the console.
@@ -140,6 +143,7 @@ impl Broker {
                 live_connections: AtomicUsize::new(0),
                 all_closed: Notify::new(),
                 authorizer: OnceLock::new(),
+                service: OnceLock::new(),
             }),
         }
     }
@@ -237,6 +241,14 @@ impl Broker {
     pub fn set_authorizer(&self, authorizer: Arc<dyn auth::Authorizer>) {
         if self.inner.authorizer.set(authorizer).is_err() {
             tracing::warn!("an authorizer was already set; keeping the first");
+        }
+    }
+
+    /// Who answers requests on reserved topics (see [`service`]). Set it
+    /// once, before serving.
+    pub fn set_service(&self, service: Arc<dyn service::Service>) {
+        if self.inner.service.set(service).is_err() {
+            tracing::warn!("a service was already set; keeping the first");
         }
     }
 
