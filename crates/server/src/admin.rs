@@ -10,6 +10,9 @@
 //! `{"error": {"type": "ResourceNotFoundException", "status": 404,
 //! "message": "..."}}`. One operation is Kumo's own: `DescribeListeners`
 //! answers the bound ports, `{"tcp": 1883, "tls": 8883, "alpn": 443}`.
+//! `GetThingShadow`, `UpdateThingShadow` and `DeleteThingShadow` (iot-data's
+//! names; `{"thingName", "shadowName"?, "payload"?}` with the request
+//! document as text) go to the shadow service.
 //!
 //! Changes are durable before they are answered: an operation is planned
 //! against the in-memory registry, its records committed by the store, and
@@ -21,15 +24,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use kumo_broker::Broker;
 use kumo_registry::api::{Effects, Request};
 use kumo_registry::{Issuer, Planned, Registry, RegistryError};
+use kumo_shadow::Operation;
 use kumo_store::Store;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{watch, Mutex};
 use tracing::{debug, info, warn};
+
+use crate::shadows::ShadowService;
 
 /// Requests larger than this are refused (a policy document is ≤ 2 KB, a
 /// certificate PEM ≤ 64 KB).
@@ -143,6 +150,7 @@ pub async fn serve(
     listener: UnixListener,
     service: Arc<RegistryService>,
     broker: Broker,
+    shadows: ShadowService,
     listeners: Value,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -158,6 +166,7 @@ pub async fn serve(
                     stream,
                     service.clone(),
                     broker.clone(),
+                    shadows.clone(),
                     listeners.clone(),
                 ));
             }
@@ -166,6 +175,48 @@ pub async fn serve(
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// `GetThingShadow`, `UpdateThingShadow` or `DeleteThingShadow`, with its
+/// request: `{"thingName", "shadowName"?, "payload"?}` (the payload as
+/// text, passed to the service byte for byte).
+fn shadow_op(req: &Value) -> Option<Operation> {
+    match req["op"].as_str()? {
+        "GetThingShadow" => Some(Operation::Get),
+        "UpdateThingShadow" => Some(Operation::Update),
+        "DeleteThingShadow" => Some(Operation::Delete),
+        _ => None,
+    }
+}
+
+async fn shadow_call(shadows: &ShadowService, op: Operation, req: &Value) -> Value {
+    let invalid = |message: String| json!({"error": {"type": "InvalidRequestException", "status": 400, "message": message}});
+    let Some(thing) = req["thingName"].as_str() else {
+        return invalid("thingName is required".into());
+    };
+    if let Err(e) = kumo_model::ThingName::new(thing) {
+        return invalid(e.to_string());
+    }
+    let name = req["shadowName"].as_str();
+    if let Some(n) = name {
+        if let Err(e) = kumo_shadow::ShadowName::new(n) {
+            return invalid(e.to_string());
+        }
+    }
+    let payload = match &req["payload"] {
+        Value::Null => Bytes::new(),
+        Value::String(s) => Bytes::copy_from_slice(s.as_bytes()),
+        _ => return invalid("payload must be the request document as text".into()),
+    };
+    match shadows.execute(thing, name, op, payload).await {
+        Ok(doc) => match serde_json::from_slice::<Value>(&doc) {
+            Ok(v) => json!({ "ok": v }),
+            Err(_) => json!({ "ok": String::from_utf8_lossy(&doc) }),
+        },
+        Err(e) => json!({"error": {
+            "type": e.aws_type(), "status": e.code, "message": e.message,
+        }}),
     }
 }
 
@@ -188,39 +239,43 @@ async fn handle(
     stream: UnixStream,
     service: Arc<RegistryService>,
     broker: Broker,
+    shadows: ShadowService,
     listeners: Arc<Value>,
 ) {
     let (rd, mut wr) = stream.into_split();
     let mut line = Vec::new();
     let mut rd = BufReader::new(rd).take(MAX_REQUEST as u64 + 1);
-    let reply = match rd.read_until(b'\n', &mut line).await {
-        Err(e) => return debug!("admin request unreadable: {e}"),
-        Ok(_) if line.len() > MAX_REQUEST => error_json(&RegistryError::InvalidRequest(format!(
+    if let Err(e) = rd.read_until(b'\n', &mut line).await {
+        return debug!("admin request unreadable: {e}");
+    }
+    let request = if line.len() > MAX_REQUEST {
+        Err(RegistryError::InvalidRequest(format!(
             "request larger than {MAX_REQUEST} bytes"
-        ))),
+        )))
+    } else {
+        serde_json::from_slice::<Value>(&line)
+            .map_err(|e| RegistryError::InvalidRequest(format!("not JSON: {e}")))
+    };
+    let reply = match request {
+        Err(e) => error_json(&e),
         // Kumo's own operation: the ports the listeners are bound to (for
         // `kumo kit` when the configuration says port 0).
-        Ok(_)
-            if serde_json::from_slice::<Value>(&line)
-                .is_ok_and(|v| v["op"] == "DescribeListeners") =>
-        {
-            json!({ "ok": *listeners })
-        }
-        Ok(_) => match serde_json::from_slice::<Value>(&line)
-            .map_err(|e| RegistryError::InvalidRequest(format!("not JSON: {e}")))
-            .and_then(Request::from_json)
-        {
-            Err(e) => error_json(&e),
-            Ok(req) => match service.execute(req).await {
-                Ok((output, effects)) => {
-                    for id in &effects.deactivated {
-                        let n = broker.disconnect_principal(id.as_str());
-                        info!(certificate_id = %id, connections = n,
-                            "certificate is no longer ACTIVE: its connections are closed");
-                    }
-                    json!({ "ok": output })
-                }
+        Ok(req) if req["op"] == "DescribeListeners" => json!({ "ok": *listeners }),
+        Ok(req) => match shadow_op(&req) {
+            Some(op) => shadow_call(&shadows, op, &req).await,
+            None => match Request::from_json(req) {
                 Err(e) => error_json(&e),
+                Ok(req) => match service.execute(req).await {
+                    Ok((output, effects)) => {
+                        for id in &effects.deactivated {
+                            let n = broker.disconnect_principal(id.as_str());
+                            info!(certificate_id = %id, connections = n,
+                                "certificate is no longer ACTIVE: its connections are closed");
+                        }
+                        json!({ "ok": output })
+                    }
+                    Err(e) => error_json(&e),
+                },
             },
         },
     };

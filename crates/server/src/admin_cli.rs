@@ -1,4 +1,4 @@
-//! `kumo thing|cert|policy|api`: the admin socket's client. Each command is
+//! `kumo thing|cert|policy|shadow|api`: the admin socket's client. Each command is
 //! one registry operation (see `admin.rs` for the protocol); the answer is
 //! printed as text (`key: value` lines) or, with `--output json`, as the
 //! JSON body AWS would send.
@@ -12,7 +12,10 @@ use kumo_model::{Arn, CertificateId};
 use serde_json::{json, Map, Value};
 
 use crate::admin::socket_path;
-use crate::cli::{AdminArgs, ApiArgs, CertCommand, OutputFormat, PolicyCommand, ThingCommand};
+use crate::cli::{
+    AdminArgs, ApiArgs, CertCommand, OutputFormat, PolicyCommand, ShadowArgs, ShadowCommand,
+    ThingCommand,
+};
 use crate::commands::load;
 use crate::error::{Failure, Result};
 
@@ -259,6 +262,43 @@ pub fn thing(cmd: ThingCommand) -> Result<()> {
                 .map(drop)
         }
     }
+}
+
+/// Shadow documents are printed as JSON: indented (text) or on one line
+/// (`--output json`).
+pub fn shadow(cmd: ShadowCommand) -> Result<()> {
+    let (op, thing, args, payload) = match cmd {
+        ShadowCommand::Get { thing, shadow } => ("GetThingShadow", thing, shadow, None),
+        ShadowCommand::Update {
+            thing,
+            document,
+            shadow,
+        } => (
+            "UpdateThingShadow",
+            thing,
+            shadow,
+            Some(read_input(&document)?),
+        ),
+        ShadowCommand::Delete { thing, shadow } => ("DeleteThingShadow", thing, shadow, None),
+    };
+    let ShadowArgs { name, admin } = args;
+    let admin = Admin::new(admin)?;
+    let mut input = json!({ "thingName": thing });
+    if let Some(n) = name {
+        input["shadowName"] = json!(n);
+    }
+    if let Some(p) = payload {
+        input["payload"] = json!(p);
+    }
+    let doc = admin.call(op, input)?;
+    match admin.output {
+        OutputFormat::Json => println!("{doc}"),
+        OutputFormat::Text => println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).map_err(anyhow::Error::from)?
+        ),
+    }
+    Ok(())
 }
 
 pub fn policy(cmd: PolicyCommand) -> Result<()> {

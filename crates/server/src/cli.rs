@@ -31,6 +31,9 @@ pub enum Command {
     /// Policies in the registry of the running server.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Device shadows of the running server (classic, or named with --name).
+    #[command(subcommand)]
+    Shadow(ShadowCommand),
     /// Make a connect kit for a device (like the AWS console's "connect one
     /// device"): the thing, an ACTIVE certificate and key, a least-privilege
     /// policy, all in connect_device_package.zip with start.sh.
@@ -85,6 +88,41 @@ pub struct ApiArgs {
     /// Its input as a JSON object with AWS's field names (`-`: read it from
     /// standard input). Default: `{}`.
     pub input: Option<String>,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShadowCommand {
+    /// Print a shadow's document (GetThingShadow).
+    Get {
+        thing: String,
+        #[command(flatten)]
+        shadow: ShadowArgs,
+    },
+    /// Update a shadow (UpdateThingShadow), e.g.
+    /// `kumo shadow update raspi2 '{"state":{"desired":{"led":"on"}}}'`;
+    /// prints the accepted document.
+    Update {
+        thing: String,
+        /// The request document (`-`: read it from standard input).
+        document: String,
+        #[command(flatten)]
+        shadow: ShadowArgs,
+    },
+    /// Delete a shadow (DeleteThingShadow); its version keeps counting.
+    Delete {
+        thing: String,
+        #[command(flatten)]
+        shadow: ShadowArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ShadowArgs {
+    /// A named shadow (default: the thing's classic shadow).
+    #[arg(long, short = 'n', value_name = "SHADOW")]
+    pub name: Option<String>,
     #[command(flatten)]
     pub admin: AdminArgs,
 }

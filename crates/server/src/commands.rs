@@ -13,6 +13,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cert(cmd) => admin_cli::cert(cmd),
         Command::Thing(cmd) => admin_cli::thing(cmd),
         Command::Policy(cmd) => admin_cli::policy(cmd),
+        Command::Shadow(cmd) => admin_cli::shadow(cmd),
         Command::Api(args) => admin_cli::api(args),
         Command::Kit(args) => kit::run(args),
     }

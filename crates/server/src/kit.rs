@@ -28,8 +28,15 @@ use crate::error::{Failure, Result};
 const PUBSUB_PY: &str = include_str!("kit/pubsub.py");
 
 /// The console kit policy's shape: connect as the thing or as the SDK
-/// samples' client ids, use the thing's own topics, its shadow and the
-/// samples' `sdk/test/*` topics.
+/// samples' client ids, use the thing's own topics, its own shadows
+/// (classic and named: `*` crosses levels) and the samples' `sdk/test/*`
+/// topics.
+///
+/// Client ids beyond the console's: `test-*` (the Python SDK samples'
+/// default), `gen` + 32 hex digits (what the SDK's MQTT 5 client picks for
+/// itself when none is given and it takes the server for IoT Core, as in
+/// the SDK's shadow sample) and `$GEN/*` (what the server assigns to an
+/// MQTT 5 client that sends none).
 pub fn policy_document(arn_prefix: &str, thing: &str) -> String {
     let topics = |kind: &str| {
         json!([
@@ -48,6 +55,9 @@ pub fn policy_document(arn_prefix: &str, thing: &str) -> String {
                 format!("{arn_prefix}:client/basicPubSub"),
                 format!("{arn_prefix}:client/sdk-java"),
                 format!("{arn_prefix}:client/sdk-nodejs-*"),
+                format!("{arn_prefix}:client/test-*"),
+                format!("{arn_prefix}:client/gen{}", "?".repeat(32)),
+                format!("{arn_prefix}:client/$GEN/*"),
             ]},
         ],
     });
@@ -288,6 +298,35 @@ mod tests {
         assert!(!allowed(Subscribe, "topicfilter/$aws/things/+/shadow/#"));
         assert!(!allowed(Publish, "topic/pico/temp"));
         assert!(!allowed(Receive, "topic/$aws/things/pico/shadow/update"));
+        // Its own shadows, classic and named, and nobody else's.
+        for (action, kind) in [
+            (Publish, "topic"),
+            (Receive, "topic"),
+            (Subscribe, "topicfilter"),
+        ] {
+            for own in [
+                "$aws/things/raspi2/shadow/update",
+                "$aws/things/raspi2/shadow/get/accepted",
+                "$aws/things/raspi2/shadow/name/config/update/delta",
+            ] {
+                assert!(allowed(action, &format!("{kind}/{own}")), "{own}");
+            }
+            for other in [
+                "$aws/things/pico/shadow/update",
+                "$aws/things/pico/shadow/name/config/update",
+                "$aws/things/raspi2x/shadow/update",
+                "$aws/things/raspi2/jobs/get",
+            ] {
+                assert!(!allowed(action, &format!("{kind}/{other}")), "{other}");
+            }
+        }
+        assert!(allowed(Connect, "client/test-1234"));
+        assert!(allowed(Connect, "client/$GEN/0f1e2d"));
+        assert!(allowed(
+            Connect,
+            "client/genababc992d1a1ef1a1fb1a9a3bd3887ed"
+        ));
+        assert!(!allowed(Connect, "client/general"));
         let _: serde_json::Value = serde_json::from_str(&text).unwrap();
     }
 }

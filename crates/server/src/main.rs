@@ -20,6 +20,7 @@ mod logging;
 mod pki;
 mod policy_auth;
 mod serve;
+mod shadows;
 mod tls;
 
 use std::process::ExitCode;

@@ -30,6 +30,7 @@ use crate::config::ClientAuth;
 use crate::config::{self, Config, LogFormat};
 use crate::error::{Failure, Result};
 use crate::policy_auth::PolicyAuthorizer;
+use crate::shadows::ShadowService;
 use crate::{listeners, logging, pki, tls};
 
 /// Backstop on `broker.shutdown()`, which bounds itself already.
@@ -95,7 +96,11 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
         store.clone(),
         pki::device_issuer(&config.data_dir)?,
     ));
+    let stored_shadows = std::mem::take(&mut snapshot.shadows);
     let broker = Broker::with_store(config.mqtt.broker_config(), store.clone(), snapshot);
+    let shadows = ShadowService::new(broker.clone(), store.clone(), stored_shadows)
+        .map_err(|e| Failure::runtime(anyhow::anyhow!("{}: {e}", store_path.display())))?;
+    broker.set_service(Arc::new(shadows.clone()));
     let tls = tls::build(identity, &config.tls, &registry, &broker)?;
     let anonymous = match &config.listeners.tcp.policy_file {
         None => None,
@@ -155,6 +160,7 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
         admin_listener,
         registry.clone(),
         broker.clone(),
+        shadows.clone(),
         serde_json::Value::Object(listener_ports),
         stop_rx.clone(),
     ));
