@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "kumo-bench",
     version,
     about = "MQTT load generator: connection storms and publish/subscribe scenarios over TCP, TLS and mutual TLS",
-    after_help = "Scenarios: conn, pub, sub, p2p, fan-in, fan-out. See `kumo-bench SCENARIO --help`."
+    after_help = "Scenarios: conn, pub, sub, p2p, fan-in, fan-out, shadow. See `kumo-bench SCENARIO --help`."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -32,6 +32,10 @@ pub enum Scenario {
     FanIn(Opts),
     /// 1 publisher → N subscribers of one topic.
     FanOut(Opts),
+    /// Device shadow updates: N connections (-P) update --things shadows
+    /// ($aws/things/.../shadow/update), each with --inflight requests
+    /// outstanding; "received" counts update/accepted answers.
+    Shadow(Opts),
 }
 
 impl Scenario {
@@ -43,6 +47,7 @@ impl Scenario {
             Scenario::P2p(_) => "p2p",
             Scenario::FanIn(_) => "fan-in",
             Scenario::FanOut(_) => "fan-out",
+            Scenario::Shadow(_) => "shadow",
         }
     }
     pub fn opts(&self) -> &Opts {
@@ -52,7 +57,8 @@ impl Scenario {
             | Scenario::Sub(o)
             | Scenario::P2p(o)
             | Scenario::FanIn(o)
-            | Scenario::FanOut(o) => o,
+            | Scenario::FanOut(o)
+            | Scenario::Shadow(o) => o,
         }
     }
 }
@@ -90,6 +96,9 @@ pub struct Opts {
     /// Subscribers (fan-in: group size M; fan-out: N).
     #[arg(long, short = 'S', default_value_t = 10)]
     pub subscribers: usize,
+    /// Things whose shadows `shadow` updates, spread over the connections.
+    #[arg(long, default_value_t = 1000)]
+    pub things: usize,
     /// QoS of publishes and subscriptions.
     #[arg(long, short = 'q', default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
     pub qos: u8,

@@ -4,7 +4,7 @@
 //!
 //! It connects clients (TCP, TLS, mutual TLS with one certificate per
 //! connection), runs a scenario (`conn`, `pub`, `sub`, `p2p`, `fan-in`,
-//! `fan-out`) and reports throughput, publish→deliver latency, connect
+//! `fan-out`, `shadow`) and reports throughput, publish→deliver latency, connect
 //! latency and rate, errors, lost and duplicated messages — and its own CPU
 //! use, so a saturated generator is never mistaken for a slow broker.
 //!
@@ -18,5 +18,6 @@ pub mod hist;
 pub mod report;
 pub mod roles;
 pub mod run;
+pub mod shadow;
 pub mod sys;
 pub mod tls;

@@ -20,6 +20,7 @@ use crate::conn::{connect, Client, Failure};
 use crate::hist::Histogram;
 use crate::report::{self, Report};
 use crate::roles::{self, PubResult, SeqSet, SubResult, HEADER};
+use crate::shadow;
 use crate::sys;
 use crate::tls::{self, Tls};
 
@@ -30,6 +31,9 @@ pub struct Window {
     /// u64::MAX while unknown (runs with --count).
     pub end_ns: u64,
 }
+
+/// A publisher's result, and what it received when it also receives (shadow).
+type PublisherOutcome = (PubResult, Option<SubResult>);
 
 /// What every client task shares.
 pub struct Ctx {
@@ -145,6 +149,20 @@ fn plan(s: &Scenario, prefix: &str) -> Result<Plan> {
             fanout: o.subscribers as u64,
             groups: Groups::Each,
         },
+        // One "publisher" per connection; its topic is the prefix of its
+        // things' names (`{prefix}-{connection}-{k}`).
+        Scenario::Shadow(_) => {
+            if o.things < o.publishers.max(1) {
+                bail!("--things must be at least the number of connections (-P)");
+            }
+            Plan {
+                subscribers: vec![],
+                publishers: (0..o.publishers).map(|i| format!("{prefix}-{i}")).collect(),
+                idle: 0,
+                fanout: 0,
+                groups: Groups::None,
+            }
+        }
     };
     Ok(p)
 }
@@ -300,21 +318,46 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     let subs_ready = connected;
 
     // Phase 2: publishers and idle clients.
-    let mut pubs: Vec<JoinHandle<Option<PubResult>>> = Vec::new();
+    // A shadow client is a publisher that also receives (its answers).
+    let mut pubs: Vec<JoinHandle<Option<PublisherOutcome>>> = Vec::new();
+    let is_shadow = matches!(scenario, Scenario::Shadow(_));
     for (pi, topic) in plan.publishers.iter().cloned().enumerate() {
         let permit = pacer.next().await;
         let (ctx2, ev, st) = (ctx.clone(), ev_tx.clone(), start_rx.clone());
         let i = next_index;
         next_index += 1;
+        let things: Vec<String> = if is_shadow {
+            // Thing k goes to connection k mod P.
+            (pi..o.things)
+                .step_by(plan.publishers.len())
+                .map(|k| format!("{topic}-{k}"))
+                .collect()
+        } else {
+            Vec::new()
+        };
         pubs.push(tokio::spawn(async move {
             let id = format!("{}-p{pi}", ctx2.prefix);
             let (res, ns) = connect_timed(&ctx2, i, id).await;
             drop(permit);
             match res {
+                Ok(mut c) if is_shadow => {
+                    if let Err(f) = shadow::subscribe(&mut c, &things, qos).await {
+                        let _ = ev.send(Err(f));
+                        return None;
+                    }
+                    let _ = ev.send(Ok(ns));
+                    match shadow::client(ctx2.clone(), pi as u32, things, c, st).await {
+                        Ok((p, s)) => Some((p, Some(s))),
+                        Err(f) => {
+                            ctx2.error(&f.kind, &f.detail);
+                            None
+                        }
+                    }
+                }
                 Ok(c) => {
                     let _ = ev.send(Ok(ns));
                     match roles::publisher(ctx2.clone(), pi as u32, topic, c, st).await {
-                        Ok(r) => Some(r),
+                        Ok(r) => Some((r, None)),
                         Err(f) => {
                             ctx2.error(&f.kind, &f.detail);
                             None
@@ -398,9 +441,11 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     }
     // Publishers stop by themselves (window end or --count) and wait for their acks.
     let mut pub_results = Vec::new();
+    let mut shadow_results = Vec::new();
     for h in pubs {
-        if let Ok(Some(r)) = h.await {
+        if let Ok(Some((r, s))) = h.await {
             pub_results.push(r);
+            shadow_results.extend(s);
         }
     }
     // Drain: wait for every expected delivery (or the timeout, or QoS 0 silence).
@@ -430,7 +475,7 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     let _ = done_tx.send(true);
     ticker.abort();
     progress.finish();
-    let mut sub_results = Vec::new();
+    let mut sub_results = shadow_results;
     for h in subs {
         if let Ok(Some(r)) = h.await {
             sub_results.push(r);
