@@ -11,6 +11,8 @@
   byte-level MQTT 3.1.1 / 5.0 client: build CONNECT, PUBLISH, SUBSCRIBE, ...
   (also deliberately broken ones) and read back packets (fixed header +
   Remaining Length varint + body, decoded into a ``Packet``).
+* ``make_kit(kumo, thing, label)``: ``kumo kit THING`` unpacked, for clients
+  that connect as a device would.
 
 Nothing here sleeps to synchronise: every wait is on an event, a condition or
 a socket read, each with a deadline.
@@ -19,13 +21,17 @@ a socket read, each with a deadline.
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import socket
 import ssl
 import struct
 import threading
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -55,6 +61,26 @@ def close_all() -> None:
             o.close()
         except Exception:
             pass
+
+
+def make_kit(kumo, thing="raspi2", label: str | None = None) -> tuple[Path, dict]:
+    """``kumo kit THING`` (endpoint localhost, the server's TLS port),
+    unpacked into ``workdir/LABEL`` (default ``THING-kit``) with the zip's
+    file modes; returns the directory and the kit's JSON summary (plus
+    ``modes``). Each call makes a new certificate for the thing."""
+    label = label or f"{thing}-kit"
+    z = kumo.workdir / f"{label}.zip"
+    out = kumo.cli("kit", thing, "--out", str(z), "--endpoint", "localhost", "--port",
+                   str(kumo.tls_port), "--output", "json")
+    info = json.loads(out.stdout)
+    d = kumo.workdir / label
+    with zipfile.ZipFile(z) as zf:
+        zf.extractall(d)
+        modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in zf.infolist()}
+    for name, mode in modes.items():
+        os.chmod(d / name, mode)
+    info["modes"] = modes
+    return d, info
 
 
 def unique(prefix: str = "t") -> str:

@@ -19,27 +19,12 @@ from pathlib import Path
 import paho.mqtt.client as mqtt_paho
 import pytest
 
-from helpers import ALPN_MQTT, unique
+from helpers import ALPN_MQTT, make_kit, unique
 
 TIMEOUT = 20
 FILES = ["raspi2.cert.pem", "raspi2.private.key", "raspi2.public.key", "raspi2.cert.der",
          "raspi2.private.key.der", "raspi2-Policy", "root-CA.crt", "start.sh", "pubsub.py",
          "README.md"]
-
-
-def make_kit(kumo, thing="raspi2") -> tuple[Path, dict]:
-    z = kumo.workdir / f"{thing}-kit.zip"
-    out = kumo.cli("kit", thing, "--out", str(z), "--endpoint", "localhost", "--port",
-                   str(kumo.tls_port), "--output", "json")
-    info = json.loads(out.stdout)
-    d = kumo.workdir / f"{thing}-kit"
-    with zipfile.ZipFile(z) as zf:
-        zf.extractall(d)
-        modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in zf.infolist()}
-    for name, mode in modes.items():
-        os.chmod(d / name, mode)
-    info["modes"] = modes
-    return d, info
 
 
 def test_the_kit_holds_what_the_console_kit_holds(kumo):
