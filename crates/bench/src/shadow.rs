@@ -86,6 +86,48 @@ pub async fn client(
     let result: Result<(), Failure> = 'run: loop {
         let now_ns = ctx.now_ns();
         let sending = now_ns < window.end_ns;
+        // Answers first: they make room for requests.
+        loop {
+            match decode(&mut rbuf, version, MAX_PACKET) {
+                Ok(Some(Packet::Publish(m))) => {
+                    if m.qos == QoS::AtLeastOnce {
+                        encode(&Packet::PubAck(Ack::new(m.packet_id)), version, &mut wbuf);
+                    }
+                    s.total += 1;
+                    let Some(sent) = client_token_ns(&m.payload) else {
+                        s.foreign += 1;
+                        continue;
+                    };
+                    outstanding = outstanding.saturating_sub(1);
+                    p.acked += 1;
+                    if m.topic.ends_with(b"/rejected") {
+                        ctx.error(
+                            "shadow_rejected",
+                            String::from_utf8_lossy(&m.payload).into_owned(),
+                        );
+                        continue;
+                    }
+                    if sent >= window.start_ns {
+                        s.received += 1;
+                        s.latency.record(now_ns.saturating_sub(sent));
+                    }
+                    if now_ns >= window.start_ns && now_ns < window.end_ns {
+                        s.delivered_window += 1;
+                    }
+                    s.last_recv_ns = now_ns;
+                    ctx.received.fetch_add(1, Relaxed);
+                }
+                Ok(Some(Packet::Disconnect(d))) => {
+                    break 'run Err(Failure::new(
+                        "disconnected_by_broker",
+                        format!("{:?}", d.reason),
+                    ));
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => break 'run Err(Failure::new("decode", e)),
+            }
+        }
         // Requests, up to the in-flight cap.
         if sending {
             while outstanding < cap {
@@ -123,49 +165,6 @@ pub async fn client(
             break Ok(());
         } else if drain_deadline.is_none() {
             drain_deadline = Some(Instant::now() + Duration::from_secs_f64(o.drain_timeout));
-        }
-        // Answers.
-        let now = ctx.now_ns();
-        loop {
-            match decode(&mut rbuf, version, MAX_PACKET) {
-                Ok(Some(Packet::Publish(m))) => {
-                    if m.qos == QoS::AtLeastOnce {
-                        encode(&Packet::PubAck(Ack::new(m.packet_id)), version, &mut wbuf);
-                    }
-                    s.total += 1;
-                    let Some(sent) = client_token_ns(&m.payload) else {
-                        s.foreign += 1;
-                        continue;
-                    };
-                    outstanding = outstanding.saturating_sub(1);
-                    p.acked += 1;
-                    if m.topic.ends_with(b"/rejected") {
-                        ctx.error(
-                            "shadow_rejected",
-                            String::from_utf8_lossy(&m.payload).into_owned(),
-                        );
-                        continue;
-                    }
-                    if sent >= window.start_ns {
-                        s.received += 1;
-                        s.latency.record(now.saturating_sub(sent));
-                    }
-                    if now >= window.start_ns && now < window.end_ns {
-                        s.delivered_window += 1;
-                    }
-                    s.last_recv_ns = now;
-                    ctx.received.fetch_add(1, Relaxed);
-                }
-                Ok(Some(Packet::Disconnect(d))) => {
-                    break 'run Err(Failure::new(
-                        "disconnected_by_broker",
-                        format!("{:?}", d.reason),
-                    ));
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(e) => break 'run Err(Failure::new("decode", e)),
-            }
         }
         if !wbuf.is_empty() {
             if let Err(e) = stream.write_all(&wbuf).await {
