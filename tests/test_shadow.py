@@ -467,3 +467,21 @@ def test_issue_6_the_sdk_shadow_sample_trusts_kumo_through_the_system_store(kumo
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out == {"get": [404, "No shadow exists with name: 'raspi2'"], "reported": 1,
                    "desired": 2, "delta": [2, {"Color": "red"}], "deleted": 2}
+
+
+def test_issue_6_a_device_may_not_touch_another_things_shadow(kumo):
+    """The kit's policy, enforced by topic as AWS does: raspi2's certificate
+    publishes to its own shadow, not to pico's (MQTT 5: PUBACK 0x87, and no
+    shadow is made), and may not subscribe to pico's answers."""
+    kit = Kit(kumo, "device")
+    c = raw_client(kumo, 5, THING, transport="tls", cert=(kit.cert, kit.key))
+    update = json.dumps({"state": {"reported": {"on": True}}}).encode()
+    assert c.publish("$aws/things/pico/shadow/update", update, qos=1).reason == 0x87
+    assert c.publish("$aws/things/pico/shadow/name/config/update", update, qos=1).reason == 0x87
+    assert c.subscribe("$aws/things/pico/shadow/update/accepted", qos=1,
+                       expect_success=False).reasons == [0x87]
+    assert c.publish(f"$aws/things/{THING}/shadow/name/config/update", update, qos=1).reason == 0
+    r = kumo.cli("shadow", "get", "pico", check=False)
+    assert r.returncode != 0 and "No shadow exists with name: 'pico'" in r.stderr
+    got = json.loads(kumo.cli("shadow", "get", THING, "--name", "config", "-o", "json").stdout)
+    assert got["state"] == {"reported": {"on": True}}
