@@ -485,3 +485,39 @@ def test_issue_6_a_device_may_not_touch_another_things_shadow(kumo):
     assert r.returncode != 0 and "No shadow exists with name: 'pico'" in r.stderr
     got = json.loads(kumo.cli("shadow", "get", THING, "--name", "config", "-o", "json").stdout)
     assert got["state"] == {"reported": {"on": True}}
+
+
+def test_issue_6_a_full_store_refuses_the_update_and_keeps_every_accepted_one(kumo_factory):
+    """With a store that fills up (store.max_size_mb, which fails as a full
+    disk does), the update that cannot be kept is answered 500 "Internal
+    service failure" and leaves no shadow behind; Kumo keeps serving, and
+    every accepted update is there after a restart."""
+    server = kumo_factory("[store]\nmax_size_mb = 1\n")
+    c = raw_client(server, 5)
+    c.subscribe("$aws/things/+/shadow/update/accepted", "$aws/things/+/shadow/update/rejected",
+                qos=0)
+    blob = "x" * 7000
+    accepted, refusal = [], None
+    for i in range(400):
+        body = json.dumps({"state": {"reported": {"blob": blob, "i": i}}, "clientToken": f"t{i}"})
+        c.publish(f"$aws/things/full-{i}/shadow/update", body.encode(), qos=0)
+        (answer,) = c.recv_publishes(1)
+        doc = json.loads(answer.payload)
+        assert doc["clientToken"] == f"t{i}"
+        if answer.topic.endswith("/rejected"):
+            refusal = (i, doc)
+            break
+        assert doc["version"] == 1
+        accepted.append(i)
+    assert refusal is not None, "the store never filled up"
+    i, doc = refusal
+    assert (doc["code"], doc["message"]) == (500, "Internal service failure")
+    assert len(accepted) > 50
+    r = server.cli("shadow", "get", f"full-{i}", check=False)
+    assert r.returncode != 0 and f"No shadow exists with name: 'full-{i}'" in r.stderr
+    assert server.alive()
+    assert server.stop() == 0
+    server.start()
+    for k in (accepted[0], accepted[-1]):
+        got = json.loads(server.cli("shadow", "get", f"full-{k}", "-o", "json").stdout)
+        assert got["state"]["reported"] == {"blob": blob, "i": k} and got["version"] == 1
