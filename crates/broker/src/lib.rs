@@ -236,6 +236,39 @@ impl Broker {
         self.inner.publish(msg)
     }
 
+    /// Publish a message on behalf of an API client (iot-data `Publish`):
+    /// routed and retained like a client's PUBLISH, with the MQTT 5
+    /// properties given (payload format, content type, response topic,
+    /// correlation data, user properties) and an optional expiry. Returns
+    /// how many sessions it reached, once everything that had to be stored
+    /// (a retained message, QoS 1 deliveries to persistent sessions) is on
+    /// disk.
+    pub async fn publish_api(
+        &self,
+        topic: &str,
+        payload: bytes::Bytes,
+        qos: kumo_mqtt::QoS,
+        retain: bool,
+        properties: kumo_mqtt::Properties,
+        expiry: Option<Duration>,
+    ) -> Result<usize, kumo_store::StoreError> {
+        let msg = message::Message::new(
+            bytes::Bytes::copy_from_slice(topic.as_bytes()),
+            payload,
+            qos,
+            retain,
+            properties,
+            expiry.map(|d| std::time::Instant::now() + d),
+            0,
+        );
+        let mut commits = Vec::new();
+        let n = self.inner.publish_from(msg, &mut Vec::new(), &mut commits);
+        for c in commits {
+            c.wait().await?;
+        }
+        Ok(n)
+    }
+
     /// Who decides what clients may do (see [`auth`]). Set it once, before
     /// serving; without one everything is allowed.
     pub fn set_authorizer(&self, authorizer: Arc<dyn auth::Authorizer>) {

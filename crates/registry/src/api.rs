@@ -11,6 +11,46 @@ use crate::error::{RegistryError, Result};
 use crate::things::{CreateThingRequest, ListThingsRequest, UpdateThingRequest};
 use crate::{Issuer, Planned, Registry};
 
+/// Every operation the registry serves, by AWS's name.
+pub const OPERATIONS: &[&str] = &[
+    "CreateThing",
+    "DescribeThing",
+    "ListThings",
+    "UpdateThing",
+    "DeleteThing",
+    "CreateKeysAndCertificate",
+    "CreateCertificateFromCsr",
+    "RegisterCertificateWithoutCA",
+    "UpdateCertificate",
+    "GetRegistrationCode",
+    "RegisterCACertificate",
+    "DescribeCACertificate",
+    "ListCACertificates",
+    "UpdateCACertificate",
+    "DeleteCACertificate",
+    "RegisterCertificate",
+    "DescribeCertificate",
+    "ListCertificates",
+    "DeleteCertificate",
+    "CreatePolicy",
+    "GetPolicy",
+    "ListPolicies",
+    "DeletePolicy",
+    "CreatePolicyVersion",
+    "GetPolicyVersion",
+    "ListPolicyVersions",
+    "SetDefaultPolicyVersion",
+    "DeletePolicyVersion",
+    "AttachPolicy",
+    "DetachPolicy",
+    "ListAttachedPolicies",
+    "ListTargetsForPolicy",
+    "AttachThingPrincipal",
+    "DetachThingPrincipal",
+    "ListThingPrincipals",
+    "ListPrincipalThings",
+];
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "op", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum Request {
@@ -206,6 +246,12 @@ impl Request {
     /// is an InvalidRequestException that says what is wrong.
     pub fn from_json(v: Value) -> Result<Request> {
         serde_json::from_value(v).map_err(|e| RegistryError::InvalidRequest(e.to_string()))
+    }
+
+    /// Whether `op` is one of the operations the registry serves (AWS's
+    /// name, as in [`Request::name`]).
+    pub fn knows(op: &str) -> bool {
+        OPERATIONS.contains(&op)
     }
 
     /// The AWS operation name.
@@ -564,5 +610,26 @@ fn unit(p: Planned<impl Sized>) -> Planned<Value> {
     Planned {
         output: empty(),
         changes: p.changes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_lists_exactly_the_variants() {
+        for op in OPERATIONS {
+            let e = Request::from_json(serde_json::json!({ "op": op })).err();
+            let unknown = e.is_some_and(|e| e.to_string().contains("unknown variant"));
+            assert!(!unknown, "{op} is not a Request variant");
+            assert!(Request::knows(op));
+        }
+        let e = Request::from_json(serde_json::json!({ "op": "CreateJob" })).unwrap_err();
+        assert!(e.to_string().contains("unknown variant"), "{e}");
+        assert!(!Request::knows("CreateJob"));
+        // Every variant is listed: name() of a parsed request is in OPERATIONS.
+        let r = Request::from_json(serde_json::json!({"op": "GetRegistrationCode"})).unwrap();
+        assert!(OPERATIONS.contains(&r.name()));
     }
 }
