@@ -21,6 +21,9 @@ API (other test files build on this; keep it stable)
     ``.tcp_port``       plain MQTT listener port (None when tcp=False)
     ``.tls_port``       mTLS listener port, the 8883 path (None when tls=False)
     ``.alpn_port``      TLS+ALPN ``x-amzn-mqtt-ca`` listener port, the 443 path
+    ``.api_port``       the HTTPS API (SigV4) listener port, the 8443 path
+    ``.aws(service)``   a boto3 client ("iot", "iot-data") for the HTTPS API,
+                        with Kumo's admin credentials and root CA
     ``.data_dir``       the data dir (``pathlib.Path``)
     ``.ca_file``        ``data_dir/ca/root-CA.crt`` (trust anchor for clients)
     ``.config_text``    the merged TOML the server was started with
@@ -114,12 +117,13 @@ def _toml_dump(d: dict, prefix: str = "") -> str:
     return out
 
 
-def build_config(extra: str = "", *, tcp=True, tls=True, alpn=True) -> str:
+def build_config(extra: str = "", *, tcp=True, tls=True, alpn=True, api=True) -> str:
     def listener(on: bool) -> dict:
         return {"enabled": True, "bind": "127.0.0.1:0"} if on else {"enabled": False}
 
     base = {
-        "listeners": {"tcp": listener(tcp), "tls": listener(tls), "alpn": listener(alpn)},
+        "listeners": {"tcp": listener(tcp), "tls": listener(tls), "alpn": listener(alpn),
+                      "api": listener(api)},
         "tls": {"endpoint_names": ["localhost", "127.0.0.1"]},
     }
     merged = _deep_merge(base, tomllib.loads(extra)) if extra.strip() else base
@@ -143,7 +147,7 @@ class KumoServer:
         self.config_text = config_text
         self.listeners = listeners
         self.proc: subprocess.Popen | None = None
-        self.tcp_port = self.tls_port = self.alpn_port = None
+        self.tcp_port = self.tls_port = self.alpn_port = self.api_port = None
         self._starts = 0
         self.config_path.write_text(config_text)
 
@@ -192,6 +196,7 @@ class KumoServer:
         self.tcp_port = ports.get("tcp")
         self.tls_port = ports.get("tls")
         self.alpn_port = ports.get("alpn")
+        self.api_port = ports.get("api")
         for name, wanted in self.listeners.items():
             if wanted and not ports.get(name):
                 pytest.fail(f"listener {name!r} enabled but missing from ports file {ports}")
@@ -265,6 +270,21 @@ class KumoServer:
             raise AssertionError(f"cannot create test-allow-all: {r.stderr}")
         self.cli("policy", "attach", "test-allow-all", cert_id)
 
+    def credentials(self) -> tuple[str, str]:
+        """Kumo's admin access key pair (``data_dir/credentials``)."""
+        kv = dict(line.split(" = ", 1) for line in (self.data_dir / "credentials").read_text()
+                  .splitlines() if " = " in line)
+        return kv["aws_access_key_id"], kv["aws_secret_access_key"]
+
+    def aws(self, service: str, **kw):
+        """A boto3 client for the HTTPS API, as a user would make one."""
+        import boto3
+        key, secret = self.credentials()
+        return boto3.client(service, region_name="us-east-1",
+                            endpoint_url=f"https://localhost:{self.api_port}",
+                            verify=str(self.ca_file), aws_access_key_id=key,
+                            aws_secret_access_key=secret, **kw)
+
     def cli(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
         r = subprocess.run(
             [str(self.binary), *args, "--config", str(self.config_path),
@@ -293,11 +313,12 @@ def kumo_factory(request):
     tmp = tempfile.TemporaryDirectory(prefix="kumo-test-")
     binary = Path(os.environ.get("KUMO_BIN") or DEFAULT_BIN)
 
-    def factory(config: str = "", *, tcp=True, tls=True, alpn=True) -> KumoServer:
+    def factory(config: str = "", *, tcp=True, tls=True, alpn=True, api=True) -> KumoServer:
         workdir = Path(tmp.name) / f"kumo{len(servers)}"
         workdir.mkdir()
-        text = build_config(config, tcp=tcp, tls=tls, alpn=alpn)
-        srv = KumoServer(binary, workdir, text, {"tcp": tcp, "tls": tls, "alpn": alpn})
+        text = build_config(config, tcp=tcp, tls=tls, alpn=alpn, api=api)
+        srv = KumoServer(binary, workdir, text,
+                         {"tcp": tcp, "tls": tls, "alpn": alpn, "api": api})
         servers.append(srv)
         return srv.start()
 

@@ -55,7 +55,7 @@ impl Kumo {
                 cmd.env_remove(k);
             }
         }
-        for l in ["TCP", "TLS", "ALPN"] {
+        for l in ["TCP", "TLS", "ALPN", "API"] {
             cmd.env(format!("KUMO_LISTENERS_{l}_BIND"), "127.0.0.1:0");
         }
         cmd.env("KUMO_TLS_ENDPOINT_NAMES", "localhost,127.0.0.1")

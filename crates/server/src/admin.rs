@@ -10,6 +10,7 @@
 //! `{"error": {"type": "ResourceNotFoundException", "status": 404,
 //! "message": "..."}}`. One operation is Kumo's own: `DescribeListeners`
 //! answers the bound ports, `{"tcp": 1883, "tls": 8883, "alpn": 443}`.
+//! `RotateAdminKeys` replaces the HTTPS API's admin credentials.
 //! `GetThingShadow`, `UpdateThingShadow` and `DeleteThingShadow` (iot-data's
 //! names; `{"thingName", "shadowName"?, "payload"?}` with the request
 //! document as text) go to the shadow service.
@@ -151,9 +152,11 @@ pub async fn serve(
     service: Arc<RegistryService>,
     broker: Broker,
     shadows: ShadowService,
+    keys: Keys,
     listeners: Value,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let keys = Arc::new(keys);
     let listeners = Arc::new(listeners);
     loop {
         let accepted = tokio::select! {
@@ -167,6 +170,7 @@ pub async fn serve(
                     service.clone(),
                     broker.clone(),
                     shadows.clone(),
+                    keys.clone(),
                     listeners.clone(),
                 ));
             }
@@ -175,6 +179,21 @@ pub async fn serve(
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// The HTTPS API's admin credentials, for `RotateAdminKeys`.
+pub struct Keys {
+    pub data_dir: PathBuf,
+    pub credentials: Arc<std::sync::RwLock<crate::api::credentials::Credentials>>,
+}
+
+impl Keys {
+    fn rotate(&self) -> anyhow::Result<crate::api::credentials::Credentials> {
+        let new = crate::api::credentials::rotate(&self.data_dir)?;
+        *self.credentials.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
+        info!(access_key_id = %new.access_key_id, "admin credentials rotated; the old ones no longer work");
+        Ok(new)
     }
 }
 
@@ -240,6 +259,7 @@ async fn handle(
     service: Arc<RegistryService>,
     broker: Broker,
     shadows: ShadowService,
+    keys: Arc<Keys>,
     listeners: Arc<Value>,
 ) {
     let (rd, mut wr) = stream.into_split();
@@ -261,6 +281,16 @@ async fn handle(
         // Kumo's own operation: the ports the listeners are bound to (for
         // `kumo kit` when the configuration says port 0).
         Ok(req) if req["op"] == "DescribeListeners" => json!({ "ok": *listeners }),
+        // Kumo's own: new admin credentials for the HTTPS API, in effect at once.
+        Ok(req) if req["op"] == "RotateAdminKeys" => match keys.rotate() {
+            Ok(c) => json!({ "ok": {
+                "accessKeyId": c.access_key_id,
+                "secretAccessKey": c.secret_access_key,
+                "path": crate::api::credentials::path(&keys.data_dir),
+            }}),
+            Err(e) => json!({"error": {"type": "InternalFailureException", "status": 500,
+                "message": format!("{e:#}")}}),
+        },
         Ok(req) => match shadow_op(&req) {
             Some(op) => shadow_call(&shadows, op, &req).await,
             None => match Request::from_json(req) {

@@ -13,8 +13,8 @@ use serde_json::{json, Map, Value};
 
 use crate::admin::socket_path;
 use crate::cli::{
-    AdminArgs, ApiArgs, CertCommand, OutputFormat, PolicyCommand, ShadowArgs, ShadowCommand,
-    ThingCommand,
+    AdminArgs, AdminCommand, ApiArgs, CertCommand, OutputFormat, PolicyCommand, ShadowArgs,
+    ShadowCommand, ThingCommand,
 };
 use crate::commands::load;
 use crate::error::{Failure, Result};
@@ -262,6 +262,41 @@ pub fn thing(cmd: ThingCommand) -> Result<()> {
                 .map(drop)
         }
     }
+}
+
+/// `kumo admin keys`: through the running server (which switches at once),
+/// or, when none runs, by rewriting the credentials file.
+pub fn admin(cmd: AdminCommand) -> Result<()> {
+    let AdminCommand::Keys { admin } = cmd;
+    let admin = Admin::new(admin)?;
+    let (id, secret, path) = if admin.socket.exists() {
+        let r = admin.call("RotateAdminKeys", json!({}))?;
+        let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+        (s("accessKeyId"), s("secretAccessKey"), s("path"))
+    } else {
+        let c = crate::api::credentials::rotate(&admin.data_dir).map_err(Failure::runtime)?;
+        let path = crate::api::credentials::path(&admin.data_dir);
+        (
+            c.access_key_id,
+            c.secret_access_key,
+            path.display().to_string(),
+        )
+    };
+    match admin.output {
+        OutputFormat::Json => println!(
+            "{}",
+            json!({"accessKeyId": id, "secretAccessKey": secret, "path": path})
+        ),
+        OutputFormat::Text => {
+            println!(
+                "credentials: {path} (profile {})",
+                crate::api::credentials::PROFILE
+            );
+            println!("aws_access_key_id = {id}");
+            println!("aws_secret_access_key = {secret}");
+        }
+    }
+    Ok(())
 }
 
 /// Shadow documents are printed as JSON: indented (text) or on one line

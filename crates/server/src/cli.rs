@@ -34,6 +34,9 @@ pub enum Command {
     /// Device shadows of the running server (classic, or named with --name).
     #[command(subcommand)]
     Shadow(ShadowCommand),
+    /// Kumo's own administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Make a connect kit for a device (like the AWS console's "connect one
     /// device"): the thing, an ACTIVE certificate and key, a least-privilege
     /// policy, all in connect_device_package.zip with start.sh.
@@ -90,6 +93,16 @@ pub struct ApiArgs {
     pub input: Option<String>,
     #[command(flatten)]
     pub admin: AdminArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// New admin credentials for the HTTPS API (SigV4); the old ones stop
+    /// working at once. Works with the server running or stopped.
+    Keys {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,6 +14,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Thing(cmd) => admin_cli::thing(cmd),
         Command::Policy(cmd) => admin_cli::policy(cmd),
         Command::Shadow(cmd) => admin_cli::shadow(cmd),
+        Command::Admin(cmd) => admin_cli::admin(cmd),
         Command::Api(args) => admin_cli::api(args),
         Command::Kit(args) => kit::run(args),
     }

@@ -33,9 +33,10 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
+use crate::api::Api;
 use crate::config::Config;
 use crate::error::{Failure, Result};
-use crate::tls::{TlsConfigs, ALPN_MQTT};
+use crate::tls::{TlsConfigs, ALPN_HTTP11, ALPN_HTTP_CA, ALPN_MQTT};
 
 /// Which listener, which also decides how a connection is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,8 @@ pub enum Kind {
     Tls,
     /// TLS, protocol chosen by ALPN.
     Alpn,
+    /// The AWS-compatible HTTPS API.
+    Api,
 }
 
 impl Kind {
@@ -54,6 +57,7 @@ impl Kind {
             Kind::Tcp => "tcp",
             Kind::Tls => "tls",
             Kind::Alpn => "alpn",
+            Kind::Api => "api",
         }
     }
 }
@@ -64,16 +68,21 @@ pub struct Bound {
     pub addr: SocketAddr,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    /// The alpn listener: the configuration for clients asking for HTTP
+    /// (client certificate optional), chosen from the ClientHello.
+    http: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Bind every enabled listener. Fails on the first address that cannot be
 /// bound, naming it.
-pub async fn bind_all(config: &Config, tls: &TlsConfigs) -> Result<Vec<Bound>> {
+pub async fn bind_all(config: &Config, tls_configs: &TlsConfigs) -> Result<Vec<Bound>> {
+    let tls = tls_configs;
     let l = &config.listeners;
     let wanted = [
         (Kind::Tcp, &l.tcp, None),
         (Kind::Tls, &l.tls, Some(tls.tls.clone())),
         (Kind::Alpn, &l.alpn, Some(tls.alpn.clone())),
+        (Kind::Api, &l.api, Some(tls.api.clone())),
     ];
     let mut bound = Vec::new();
     for (kind, listener, tls) in wanted {
@@ -87,6 +96,7 @@ pub async fn bind_all(config: &Config, tls: &TlsConfigs) -> Result<Vec<Bound>> {
             addr,
             listener: socket,
             tls: tls.map(TlsAcceptor::from),
+            http: (kind == Kind::Alpn).then(|| tls_configs.api.clone()),
         });
     }
     Ok(bound)
@@ -141,6 +151,7 @@ pub fn write_ports_file(path: &Path, bound: &[(&str, u16)]) -> Result<()> {
 pub fn start(
     bound: Vec<Bound>,
     broker: &Broker,
+    api: &Arc<Api>,
     handshake_timeout: Duration,
     shutdown: &watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -151,6 +162,7 @@ pub fn start(
             tokio::spawn(accept_loop(
                 b,
                 broker.clone(),
+                api.clone(),
                 handshake_timeout,
                 shutdown.clone(),
             ))
@@ -161,6 +173,7 @@ pub fn start(
 async fn accept_loop(
     b: Bound,
     broker: Broker,
+    api: Arc<Api>,
     handshake_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -179,9 +192,10 @@ async fn accept_loop(
                     kind: b.kind,
                     remote,
                     tls: b.tls.clone(),
+                    http: b.http.clone(),
                     handshake_timeout,
                 };
-                tokio::spawn(connection(conn, stream, broker.clone()));
+                tokio::spawn(connection(conn, stream, broker.clone(), api.clone()));
             }
             Err(e) => {
                 // Usually out of file descriptors: back off instead of spinning.
@@ -197,10 +211,11 @@ struct Conn {
     kind: Kind,
     remote: SocketAddr,
     tls: Option<TlsAcceptor>,
+    http: Option<Arc<rustls::ServerConfig>>,
     handshake_timeout: Duration,
 }
 
-async fn connection(conn: Conn, stream: TcpStream, broker: Broker) {
+async fn connection(conn: Conn, stream: TcpStream, broker: Broker, api: Arc<Api>) {
     let listener = conn.kind.name();
     let remote = conn.remote;
     let Some(acceptor) = conn.tls else {
@@ -215,8 +230,37 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker) {
         return broker.serve(stream, info).await;
     };
 
-    let mut tls = match tokio::time::timeout(conn.handshake_timeout, acceptor.accept(stream)).await
-    {
+    let handshake = async {
+        match &conn.http {
+            None => acceptor.accept(stream).await,
+            // 443: the ClientHello's ALPN picks the configuration. MQTT
+            // (x-amzn-mqtt-ca, or no ALPN) needs a client certificate; HTTP
+            // (http/1.1, x-amzn-http-ca) is the API, where SigV4 clients
+            // send none.
+            Some(http) => {
+                let start = tokio_rustls::LazyConfigAcceptor::new(
+                    rustls::server::Acceptor::default(),
+                    stream,
+                )
+                .await?;
+                let hello = start.client_hello();
+                let wants_http = hello.alpn().is_some_and(|mut offered| {
+                    let offered: Vec<&[u8]> = offered.by_ref().collect();
+                    !offered.contains(&ALPN_MQTT)
+                        && offered
+                            .iter()
+                            .any(|p| *p == ALPN_HTTP11 || *p == ALPN_HTTP_CA)
+                });
+                let config = if wants_http {
+                    http.clone()
+                } else {
+                    acceptor.config().clone()
+                };
+                start.into_stream(config).await
+            }
+        }
+    };
+    let mut tls = match tokio::time::timeout(conn.handshake_timeout, handshake).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => return info!(%listener, %remote, "TLS handshake failed: {e}"),
         Err(_) => {
@@ -233,6 +277,17 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker) {
         .alpn_protocol()
         .map(|p| String::from_utf8_lossy(p).into_owned());
 
+    // The HTTPS API: its own listener, or 443 with ALPN http/1.1 or
+    // x-amzn-http-ca (AWS's HTTPS ports).
+    let http_alpn = matches!(
+        alpn.as_deref().map(str::as_bytes),
+        Some(ALPN_HTTP11 | ALPN_HTTP_CA)
+    );
+    if conn.kind == Kind::Api || (conn.kind == Kind::Alpn && http_alpn) {
+        debug!(%listener, %remote, sni = server_name.as_deref(), alpn = alpn.as_deref(),
+            "HTTPS connection accepted");
+        return crate::api::serve_connection(api, tls, remote).await;
+    }
     if conn.kind == Kind::Alpn && alpn.as_deref().map(str::as_bytes) != Some(ALPN_MQTT) {
         match &alpn {
             None => info!(%listener, %remote, sni = server_name.as_deref(),

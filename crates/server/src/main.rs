@@ -9,6 +9,7 @@
 
 mod admin;
 mod admin_cli;
+mod api;
 mod auth;
 mod cli;
 mod commands;

@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::admin::{self, RegistryService};
+use crate::api;
 use crate::cli::ServeArgs;
 use crate::config::ClientAuth;
 use crate::config::{self, Config, LogFormat};
@@ -130,6 +131,35 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
             anonymous,
         )));
     }
+    let (credentials, created) =
+        api::credentials::ensure(&config.data_dir).map_err(Failure::runtime)?;
+    if created {
+        let path = absolute(&api::credentials::path(&config.data_dir));
+        info!(path = %path.display(), access_key_id = %credentials.access_key_id,
+            "admin credentials created for the HTTPS API (profile \"{}\")", api::credentials::PROFILE);
+        eprintln!(
+            "\n  Admin credentials for the AWS-compatible API (shown once; also in {}):\n    \
+             aws_access_key_id = {}\n    aws_secret_access_key = {}\n",
+            path.display(),
+            credentials.access_key_id,
+            credentials.secret_access_key
+        );
+    }
+    let credentials = Arc::new(std::sync::RwLock::new(credentials));
+    let api = Arc::new(api::Api {
+        registry: registry.clone(),
+        shadows: shadows.clone(),
+        broker: broker.clone(),
+        credentials: credentials.clone(),
+        ops: api::ops::OpTable::builtin(),
+        endpoint: config
+            .tls
+            .endpoint_names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "localhost".to_owned()),
+        max_skew_secs: 300,
+    });
     let bound = listeners::bind_all(&config, &tls).await?;
 
     announce_root_ca(&config);
@@ -143,7 +173,13 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let ports: Vec<_> = bound.iter().map(|b| (b.kind.name(), b.addr)).collect();
-    let tasks = listeners::start(bound, &broker, config.tls.handshake_timeout(), &stop_rx);
+    let tasks = listeners::start(
+        bound,
+        &broker,
+        &api,
+        config.tls.handshake_timeout(),
+        &stop_rx,
+    );
     let admin_path = admin::socket_path(&config.data_dir);
     let admin_listener = admin::bind(&config.data_dir).map_err(|e| {
         Failure::runtime(anyhow::anyhow!(
@@ -161,6 +197,10 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
         registry.clone(),
         broker.clone(),
         shadows.clone(),
+        admin::Keys {
+            data_dir: config.data_dir.clone(),
+            credentials,
+        },
         serde_json::Value::Object(listener_ports),
         stop_rx.clone(),
     ));

@@ -142,6 +142,18 @@ impl ShadowService {
         })
     }
 
+    /// The names of `thing`'s named shadows that exist, sorted.
+    pub fn named_shadows(&self, thing: &str) -> Vec<String> {
+        let shadows = lock(&self.inner.shadows);
+        let mut names: Vec<String> = shadows
+            .iter()
+            .filter(|(k, slot)| &*k.thing == thing && lock(slot).shadow.exists())
+            .filter_map(|(k, _)| k.name.as_deref().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    }
+
     /// A request from the admin API: the accepted document, or the error
     /// document's contents. Answers are published as for MQTT requests,
     /// except `/rejected`.

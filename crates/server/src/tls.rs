@@ -1,4 +1,4 @@
-//! rustls server configurations for the `tls` and `alpn` listeners.
+//! rustls server configurations for the `tls`, `alpn` and `api` listeners.
 //!
 //! Both offer TLS 1.3 and 1.2 with the aws-lc-rs provider, verify client
 //! certificates against the registry (`auth.rs`; or, with
@@ -26,15 +26,19 @@ use crate::pki::{self, ServerIdentity};
 
 /// MQTT over TLS on 443, as the AWS IoT SDKs ask for it.
 pub const ALPN_MQTT: &[u8] = b"x-amzn-mqtt-ca";
-/// HTTPS publish / the data-plane API with client certificates (not served yet).
+/// HTTPS on 443, the device data path (served by the HTTPS API; client
+/// certificate authentication of API requests is not served yet).
 pub const ALPN_HTTP_CA: &[u8] = b"x-amzn-http-ca";
-/// Plain HTTPS and MQTT over WebSocket (not served yet).
+/// Plain HTTPS on 443: the HTTPS API (MQTT over WebSocket not served yet).
 pub const ALPN_HTTP11: &[u8] = b"http/1.1";
 
-/// The two server configurations.
+/// The server configurations.
 pub struct TlsConfigs {
     pub tls: Arc<ServerConfig>,
     pub alpn: Arc<ServerConfig>,
+    /// The HTTPS API: a client certificate is optional (SigV4 clients send
+    /// none; a device on the HTTP data path authenticates with one).
+    pub api: Arc<ServerConfig>,
 }
 
 pub fn build(
@@ -45,26 +49,29 @@ pub fn build(
 ) -> Result<TlsConfigs> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
 
-    let verifier: Arc<dyn ClientCertVerifier> = match cfg.client_auth {
-        ClientAuth::Registry => Arc::new(RegistryVerifier::new(
-            registry.clone(),
-            provider.clone(),
-            cfg.require_client_cert,
-            Some(broker.clone()),
-        )),
-        ClientAuth::CaFile => {
-            let roots = pki::root_store(&cfg.client_ca_file)
-                .map_err(|f| Failure::config(anyhow!("tls.client_ca_file: {:#}", f.error)))?;
-            let mut verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-            if !cfg.require_client_cert {
-                verifier = verifier.allow_unauthenticated();
+    let verifier_for = |require: bool| -> Result<Arc<dyn ClientCertVerifier>> {
+        Ok(match cfg.client_auth {
+            ClientAuth::Registry => Arc::new(RegistryVerifier::new(
+                registry.clone(),
+                provider.clone(),
+                require,
+                Some(broker.clone()),
+            )),
+            ClientAuth::CaFile => {
+                let roots = pki::root_store(&cfg.client_ca_file)
+                    .map_err(|f| Failure::config(anyhow!("tls.client_ca_file: {:#}", f.error)))?;
+                let mut verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+                if !require {
+                    verifier = verifier.allow_unauthenticated();
+                }
+                verifier
+                    .build()
+                    .map_err(|e| Failure::config(anyhow!("tls.client_ca_file: {e}")))?
             }
-            verifier
-                .build()
-                .map_err(|e| Failure::config(anyhow!("tls.client_ca_file: {e}")))?
-        }
+        })
     };
+    let verifier = verifier_for(cfg.require_client_cert)?;
 
     let signing_key = provider
         .key_provider
@@ -79,6 +86,12 @@ pub fn build(
             .collect(),
     });
 
+    let api_verifier = verifier_for(false)?;
+    let mut api = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_client_cert_verifier(api_verifier)
+        .with_cert_resolver(resolver.clone());
+    api.alpn_protocols = vec![ALPN_HTTP11.to_vec(), ALPN_HTTP_CA.to_vec()];
     let tls = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
@@ -92,6 +105,7 @@ pub fn build(
     Ok(TlsConfigs {
         tls: Arc::new(tls),
         alpn: Arc::new(alpn),
+        api: Arc::new(api),
     })
 }
 

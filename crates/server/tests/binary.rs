@@ -70,7 +70,7 @@ impl Server {
         cmd.arg(dir.join("data"))
             .arg("--ports-file")
             .arg(&ports_file);
-        for l in ["TCP", "TLS", "ALPN"] {
+        for l in ["TCP", "TLS", "ALPN", "API"] {
             cmd.env(format!("KUMO_LISTENERS_{l}_BIND"), "127.0.0.1:0");
         }
         cmd.env("KUMO_TLS_ENDPOINT_NAMES", "localhost,127.0.0.1")
@@ -391,6 +391,7 @@ fn port_in_use_exits_1_naming_the_address() {
         .arg(dir.0.join("data"))
         .env("KUMO_LISTENERS_TLS_BIND", &addr)
         .env("KUMO_LISTENERS_ALPN_ENABLED", "false")
+        .env("KUMO_LISTENERS_API_ENABLED", "false")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -415,6 +416,7 @@ fn readable_ca_key_refuses_to_start_with_exit_2() {
         .arg(&data)
         .env("KUMO_LISTENERS_TLS_BIND", "127.0.0.1:0")
         .env("KUMO_LISTENERS_ALPN_BIND", "127.0.0.1:0")
+        .env("KUMO_LISTENERS_API_BIND", "127.0.0.1:0")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

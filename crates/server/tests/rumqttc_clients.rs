@@ -37,6 +37,7 @@ impl Kumo {
             .env("KUMO_LISTENERS_TCP_BIND", "127.0.0.1:0")
             .env("KUMO_LISTENERS_TLS_BIND", "127.0.0.1:0")
             .env("KUMO_LISTENERS_ALPN_BIND", "127.0.0.1:0")
+            .env("KUMO_LISTENERS_API_BIND", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -38,6 +38,8 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("listeners.tls.bind", Str),
     ("listeners.alpn.enabled", Bool),
     ("listeners.alpn.bind", Str),
+    ("listeners.api.enabled", Bool),
+    ("listeners.api.bind", Str),
     ("tls.client_auth", Str),
     ("tls.endpoint_names", StrList),
     ("tls.client_ca_file", Str),

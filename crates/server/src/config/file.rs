@@ -41,6 +41,8 @@ pub struct ListenersFile {
     pub tls: ListenerFile,
     #[serde(default)]
     pub alpn: ListenerFile,
+    #[serde(default)]
+    pub api: ListenerFile,
 }
 
 #[derive(Debug, Default, Deserialize)]

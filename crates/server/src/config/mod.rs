@@ -75,6 +75,9 @@ pub struct Listeners {
     pub tcp: Listener,
     pub tls: Listener,
     pub alpn: Listener,
+    /// The AWS-compatible HTTPS API (control plane `iot`, data plane
+    /// `iot-data`), SigV4-signed.
+    pub api: Listener,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -309,8 +312,13 @@ fn resolve(f: FileConfig) -> Result<Config, ResolveError> {
         tcp: listener("tcp", &l.tcp, l.tcp.bind.is_some(), "127.0.0.1:1883")?,
         tls: listener("tls", &l.tls, true, "0.0.0.0:8883")?,
         alpn: listener("alpn", &l.alpn, true, "0.0.0.0:443")?,
+        api: listener("api", &l.api, true, "0.0.0.0:8443")?,
     };
-    if !(listeners.tcp.enabled || listeners.tls.enabled || listeners.alpn.enabled) {
+    if !(listeners.tcp.enabled
+        || listeners.tls.enabled
+        || listeners.alpn.enabled
+        || listeners.api.enabled)
+    {
         return Err(bad(
             "listeners",
             "every listener is disabled; enable at least one",

@@ -192,6 +192,7 @@ fn all_listeners_disabled_is_an_error() {
         vars(&[
             ("KUMO_LISTENERS_TLS_ENABLED", "no"),
             ("KUMO_LISTENERS_ALPN_ENABLED", "off"),
+            ("KUMO_LISTENERS_API_ENABLED", "0"),
         ]),
         None,
     )

@@ -1,0 +1,292 @@
+"""Issue 7: the AWS-compatible HTTPS API, driven by boto3 and the aws CLI,
+unchanged, with ``--endpoint-url`` and Kumo's root CA: the console's
+"connect one device" flow done by API and then used by an AWS IoT Device
+SDK device, shadows and Publish through iot-data seen over MQTT, AWS's
+exception classes, and SigV4 refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from helpers import paho_client
+
+TIMEOUT = 20
+
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect",
+         "Resource": "arn:aws:iot:us-east-1:000000000000:client/${iot:Connection.Thing.ThingName}"},
+        {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
+         "Resource": ["arn:aws:iot:us-east-1:000000000000:topic/sdk/test/*",
+                      "arn:aws:iot:us-east-1:000000000000:topic/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*"]},
+        {"Effect": "Allow", "Action": "iot:Subscribe",
+         "Resource": ["arn:aws:iot:us-east-1:000000000000:topicfilter/sdk/test/*",
+                      "arn:aws:iot:us-east-1:000000000000:topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*"]},
+    ],
+}
+
+
+def connect_one_device(kumo, thing: str):
+    """The console's "connect one device", by API: returns the files and the
+    endpoint a device needs."""
+    iot = kumo.aws("iot")
+    made = iot.create_thing(thingName=thing)
+    assert made["thingName"] == thing and made["thingArn"].endswith(f":thing/{thing}")
+    keys = iot.create_keys_and_certificate(setAsActive=True)
+    cert_arn = keys["certificateArn"]
+    iot.create_policy(policyName=f"{thing}-Policy", policyDocument=json.dumps(POLICY))
+    iot.attach_policy(policyName=f"{thing}-Policy", target=cert_arn)
+    iot.attach_thing_principal(thingName=thing, principal=cert_arn)
+    endpoint = iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+    d = kumo.workdir / thing
+    d.mkdir()
+    (d / "cert.pem").write_text(keys["certificatePem"])
+    (d / "private.key").write_text(keys["keyPair"]["PrivateKey"])
+    os.chmod(d / "private.key", 0o600)
+    return d, endpoint, keys
+
+
+class Device:
+    """An AWS IoT Device SDK (MQTT 5) device with the API-made credentials."""
+
+    def __init__(self, kumo, d, endpoint, client_id):
+        import concurrent.futures
+
+        from awsiot import mqtt5_client_builder
+        self.got, self.cond = [], threading.Condition()
+        connected, self.stopped = concurrent.futures.Future(), concurrent.futures.Future()
+        self.client = mqtt5_client_builder.mtls_from_path(
+            endpoint=endpoint, port=kumo.tls_port, cert_filepath=str(d / "cert.pem"),
+            pri_key_filepath=str(d / "private.key"), ca_filepath=str(kumo.ca_file),
+            client_id=client_id,
+            on_publish_received=self._received,
+            on_lifecycle_connection_success=lambda e: connected.done() or connected.set_result(1),
+            on_lifecycle_connection_failure=lambda e: connected.done() or connected.set_exception(
+                RuntimeError(repr(e.exception))),
+            on_lifecycle_stopped=lambda e: self.stopped.set_result(1))
+        self.client.start()
+        connected.result(TIMEOUT)
+
+    def _received(self, data):
+        p = data.publish_packet
+        with self.cond:
+            self.got.append((p.topic, bytes(p.payload)))
+            self.cond.notify_all()
+
+    def subscribe(self, topic):
+        from awscrt import mqtt5
+        r = self.client.subscribe(mqtt5.SubscribePacket(subscriptions=[mqtt5.Subscription(
+            topic_filter=topic, qos=mqtt5.QoS.AT_LEAST_ONCE)])).result(TIMEOUT)
+        assert r.reason_codes[0].value < 0x80, r
+
+    def publish(self, topic, payload: bytes):
+        from awscrt import mqtt5
+        self.client.publish(mqtt5.PublishPacket(topic=topic, payload=payload,
+                                                qos=mqtt5.QoS.AT_LEAST_ONCE)).result(TIMEOUT)
+
+    def wait(self, pred, what):
+        with self.cond:
+            assert self.cond.wait_for(lambda: any(pred(t, p) for t, p in self.got), TIMEOUT), \
+                f"no {what} in {self.got}"
+            return next((t, p) for t, p in self.got if pred(t, p))
+
+    def close(self):
+        self.client.stop()
+        self.stopped.result(TIMEOUT)
+
+
+def test_issue_7_connect_one_device_by_api_then_the_sdk_connects(kumo):
+    d, endpoint, keys = connect_one_device(kumo, "raspi2")
+    assert endpoint == "localhost"
+    iot = kumo.aws("iot")
+    assert iot.describe_thing(thingName="raspi2")["thingName"] == "raspi2"
+    assert [t["thingName"] for t in iot.list_things()["things"]] == ["raspi2"]
+    assert iot.list_thing_principals(thingName="raspi2")["principals"] == [keys["certificateArn"]]
+    cert = iot.describe_certificate(certificateId=keys["certificateId"])["certificateDescription"]
+    assert cert["status"] == "ACTIVE"
+    device = Device(kumo, d, endpoint, "raspi2")
+    try:
+        device.subscribe("sdk/test/python")
+        device.publish("sdk/test/python", b"hello from the API-made device")
+        device.wait(lambda t, p: p == b"hello from the API-made device", "echo")
+    finally:
+        device.close()
+
+
+def test_issue_7_shadows_through_iot_data_and_mqtt_see_each_other(kumo):
+    d, endpoint, _ = connect_one_device(kumo, "raspi2")
+    data = kumo.aws("iot-data")
+    device = Device(kumo, d, endpoint, "raspi2")
+    try:
+        device.subscribe("$aws/things/raspi2/shadow/update/delta")
+        device.subscribe("$aws/things/raspi2/shadow/update/accepted")
+        # The app, over HTTPS: desired.
+        r = data.update_thing_shadow(thingName="raspi2",
+                                     payload=json.dumps({"state": {"desired": {"led": "on"}}}))
+        accepted = json.loads(r["payload"].read())
+        assert accepted["version"] == 1 and accepted["state"] == {"desired": {"led": "on"}}
+        # The device, over MQTT: the delta.
+        _, delta = device.wait(lambda t, p: t.endswith("/update/delta"), "delta")
+        assert json.loads(delta)["state"] == {"led": "on"}
+        # The device reports over MQTT; the app reads it over HTTPS.
+        device.publish("$aws/things/raspi2/shadow/update",
+                       json.dumps({"state": {"reported": {"led": "on"}}}).encode())
+        device.wait(lambda t, p: t.endswith("/update/accepted") and json.loads(p)["version"] == 2,
+                    "the device's accepted update")
+        doc = json.loads(data.get_thing_shadow(thingName="raspi2")["payload"].read())
+        assert doc["version"] == 2 and doc["state"]["reported"] == {"led": "on"}
+        assert "delta" not in doc["state"]
+        # Named shadows, listed.
+        data.update_thing_shadow(thingName="raspi2", shadowName="config",
+                                 payload=b'{"state":{"reported":{"interval":60}}}')
+        data.update_thing_shadow(thingName="raspi2", shadowName="alarm",
+                                 payload=b'{"state":{"reported":{"armed":false}}}')
+        listed = data.list_named_shadows_for_thing(thingName="raspi2")
+        assert listed["results"] == ["alarm", "config"]
+        page = data.list_named_shadows_for_thing(thingName="raspi2", pageSize=1)
+        assert page["results"] == ["alarm"]
+        page2 = data.list_named_shadows_for_thing(thingName="raspi2", pageSize=1,
+                                                  nextToken=page["nextToken"])
+        assert page2["results"] == ["config"] and "nextToken" not in page2
+        deleted = json.loads(data.delete_thing_shadow(thingName="raspi2")["payload"].read())
+        assert deleted["version"] == 2
+        with pytest.raises(data.exceptions.ResourceNotFoundException) as e:
+            data.get_thing_shadow(thingName="raspi2")
+        assert e.value.response["Error"]["Message"] == "No shadow exists with name: 'raspi2'"
+        with pytest.raises(data.exceptions.ConflictException):
+            data.update_thing_shadow(thingName="raspi2", shadowName="config",
+                                     payload=b'{"state":{"reported":{"interval":5}},"version":9}')
+    finally:
+        device.close()
+
+
+def test_issue_7_iot_data_publish_reaches_mqtt_subscribers_with_its_properties(kumo):
+    import base64
+    sub = paho_client(kumo, 5)
+    sub.subscribe("api/#", qos=1)
+    data = kumo.aws("iot-data")
+    data.publish(topic="api/hello", qos=1, payload=b"\x00binary\xff",
+                 contentType="application/octet-stream", responseTopic="api/reply",
+                 correlationData=base64.b64encode(b"corr-1").decode(),
+                 userProperties=[{"k1": "v1"}, {"k2": "v2"}],
+                 messageExpiry=60)
+    (m,) = sub.messages.wait_for(1)
+    assert (m.topic, m.payload, m.qos) == ("api/hello", b"\x00binary\xff", 1)
+    assert m.props["ContentType"] == "application/octet-stream"
+    assert m.props["ResponseTopic"] == "api/reply"
+    assert m.props["CorrelationData"] == b"corr-1"
+    assert m.props["UserProperty"] == [("k1", "v1"), ("k2", "v2")]
+    assert 55 <= m.props["MessageExpiryInterval"] <= 60
+    # Retained, then read back by a new subscriber.
+    data.publish(topic="api/state", qos=1, retain=True, payload=b"kept")
+    late = paho_client(kumo, 5)
+    late.subscribe("api/state", qos=1)
+    late.messages.wait_payload(b"kept")
+
+
+def test_issue_7_errors_are_the_exception_classes_boto3_knows(kumo):
+    iot = kumo.aws("iot")
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.describe_thing(thingName="ghost")
+    keys = iot.create_keys_and_certificate(setAsActive=True)
+    with pytest.raises(iot.exceptions.CertificateStateException) as e:
+        iot.delete_certificate(certificateId=keys["certificateId"])
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 406
+    iot.create_policy(policyName="p", policyDocument=json.dumps(POLICY))
+    iot.attach_policy(policyName="p", target=keys["certificateArn"])
+    with pytest.raises(iot.exceptions.DeleteConflictException) as e:
+        iot.delete_policy(policyName="p")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    with pytest.raises(iot.exceptions.InvalidRequestException):
+        iot.create_thing(thingName="bad name!")
+    # The legacy form of AttachPolicy, with the x-amzn-iot-principal header.
+    iot.create_policy(policyName="legacy", policyDocument=json.dumps(POLICY))
+    iot.attach_principal_policy(policyName="legacy", principal=keys["certificateArn"])
+    attached = iot.list_attached_policies(target=keys["certificateArn"])["policies"]
+    assert sorted(p["policyName"] for p in attached) == ["legacy", "p"]
+    # An AWS IoT operation Kumo does not serve yet: a typed error, not a 404 page.
+    from botocore.exceptions import ClientError
+    with pytest.raises(ClientError) as e:
+        iot.list_jobs()
+    assert e.value.response["Error"]["Code"] == "NotImplementedException"
+
+
+def test_issue_7_bad_signatures_are_refused(kumo):
+    import boto3
+    from botocore.exceptions import ClientError
+    key, secret = kumo.credentials()
+
+    def client(**kw):
+        return boto3.client("iot", region_name="us-east-1",
+                            endpoint_url=f"https://localhost:{kumo.api_port}",
+                            verify=str(kumo.ca_file), **kw)
+
+    with pytest.raises(ClientError) as e:
+        client(aws_access_key_id=key, aws_secret_access_key=secret[:-1] + "x").list_things()
+    assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError) as e:
+        client(aws_access_key_id="AKIAUNKNOWNUNKNOWN00",
+               aws_secret_access_key=secret).list_things()
+    assert e.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    # Unsigned: refused too.
+    from botocore import UNSIGNED
+    from botocore.config import Config
+    with pytest.raises(ClientError) as e:
+        client(config=Config(signature_version=UNSIGNED)).list_things()
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_issue_7_the_aws_cli_works_with_the_credentials_file(kumo):
+    env = {**os.environ, "AWS_SHARED_CREDENTIALS_FILE": str(kumo.data_dir / "credentials"),
+           "AWS_PROFILE": "kumo", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_CONFIG_FILE": os.devnull}
+    base = [sys.executable, "-m", "awscli", "--endpoint-url", f"https://localhost:{kumo.api_port}",
+            "--ca-bundle", str(kumo.ca_file), "--output", "json"]
+    r = subprocess.run(base + ["iot", "create-thing", "--thing-name", "cli-thing"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["thingName"] == "cli-thing"
+    r = subprocess.run(base + ["iot", "list-things"], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert [t["thingName"] for t in json.loads(r.stdout)["things"]] == ["cli-thing"]
+    r = subprocess.run(base + ["iot", "describe-thing", "--thing-name", "nope"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode != 0 and "ResourceNotFoundException" in r.stderr
+
+
+def test_issue_7_the_api_is_also_on_443_with_alpn_http(kumo):
+    """Port 443 (the alpn listener) serves the API to clients offering ALPN
+    http/1.1, as AWS's endpoints do, next to MQTT for x-amzn-mqtt-ca."""
+    import boto3
+    key, secret = kumo.credentials()
+    iot = boto3.client("iot", region_name="us-east-1",
+                       endpoint_url=f"https://localhost:{kumo.alpn_port}",
+                       verify=str(kumo.ca_file), aws_access_key_id=key,
+                       aws_secret_access_key=secret)
+    iot.create_thing(thingName="via-443")
+    assert kumo.aws("iot").describe_thing(thingName="via-443")["thingName"] == "via-443"
+
+
+def test_issue_7_kumo_admin_keys_rotates_the_credentials_at_once(kumo):
+    from botocore.exceptions import ClientError
+    old = kumo.aws("iot")
+    old.list_things()
+    out = json.loads(kumo.cli("admin", "keys", "--output", "json").stdout)
+    assert out["accessKeyId"].startswith("AKIA") and len(out["secretAccessKey"]) == 40
+    assert kumo.credentials() == (out["accessKeyId"], out["secretAccessKey"])
+    with pytest.raises(ClientError) as e:
+        old.list_things()
+    assert e.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    assert kumo.aws("iot").list_things()["things"] == []
+    # Still the new ones after a restart.
+    kumo.restart()
+    assert kumo.aws("iot").list_things()["things"] == []
