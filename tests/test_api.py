@@ -290,3 +290,113 @@ def test_issue_7_kumo_admin_keys_rotates_the_credentials_at_once(kumo):
     # Still the new ones after a restart.
     kumo.restart()
     assert kumo.aws("iot").list_things()["things"] == []
+
+
+def _signed_call(kumo, *, service="iot", when=None, presign_expires=None, secret=None):
+    """GET /things signed by botocore's own signer (SigV4Auth or, with
+    presign_expires, SigV4QueryAuth) as of ``when``; returns (status,
+    x-amzn-ErrorType, message)."""
+    import datetime
+    import ssl
+    import urllib.error
+    import urllib.request
+    from unittest import mock
+
+    from botocore.auth import SigV4Auth, SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    key, real_secret = kumo.credentials()
+    creds = Credentials(key, secret or real_secret)
+    req = AWSRequest(method="GET", url=f"https://localhost:{kumo.api_port}/things")
+    when = when or datetime.datetime.now(datetime.timezone.utc)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+        if presign_expires is None:
+            SigV4Auth(creds, service, "us-east-1").add_auth(req)
+        else:
+            SigV4QueryAuth(creds, service, "us-east-1", expires=presign_expires).add_auth(req)
+    prepared = req.prepare()
+    ctx = ssl.create_default_context(cafile=str(kumo.ca_file))
+    r = urllib.request.Request(prepared.url, headers=dict(prepared.headers), method="GET")
+    try:
+        with urllib.request.urlopen(r, context=ctx, timeout=TIMEOUT) as resp:
+            return resp.status, None, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("x-amzn-ErrorType"), json.loads(e.read())["message"]
+
+
+def test_issue_7_expired_foreign_and_replayed_signatures_are_refused(kumo):
+    import datetime
+    now = datetime.datetime.now(datetime.timezone.utc)
+    # Signed now, by botocore: accepted (header and presigned forms).
+    assert _signed_call(kumo)[0] == 200
+    assert _signed_call(kumo, presign_expires=60)[0] == 200
+    # Signed 20 minutes ago: outside the 5-minute window.
+    status, kind, message = _signed_call(kumo, when=now - datetime.timedelta(minutes=20))
+    assert (status, kind) == (403, "InvalidSignatureException")
+    assert message.startswith("Signature expired: ") and "(" in message
+    # Signed for another service.
+    status, kind, message = _signed_call(kumo, service="s3")
+    assert (status, kind) == (403, "InvalidSignatureException")
+    assert "Credential should be scoped to correct service" in message
+    # A presigned URL replayed after it expired.
+    status, kind, message = _signed_call(kumo, presign_expires=60,
+                                         when=now - datetime.timedelta(minutes=3))
+    assert status == 403 and message == "Request has expired"
+    # A wrong secret.
+    status, kind, _ = _signed_call(kumo, secret="x" * 40)
+    assert (status, kind) == (403, "InvalidSignatureException")
+
+
+def test_issue_7_a_device_uses_the_data_path_with_its_certificate(kumo):
+    """The device HTTPS path: no signature, the client certificate (from
+    `kumo kit`) authenticates, and its policies authorise by AWS's actions:
+    iot:Publish on the topic, iot:GetThingShadow / UpdateThingShadow on
+    thing/<thing>."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    from helpers import make_kit
+    d, info = make_kit(kumo, "raspi2")
+    ctx = ssl.create_default_context(cafile=str(kumo.ca_file))
+    ctx.load_cert_chain(str(d / "raspi2.cert.pem"), str(d / "raspi2.private.key"))
+    ctx.set_alpn_protocols(["x-amzn-http-ca"])
+
+    def call(method, path, body=None, port=None):
+        r = urllib.request.Request(f"https://localhost:{port or kumo.api_port}{path}",
+                                   data=body, method=method)
+        try:
+            with urllib.request.urlopen(r, context=ctx, timeout=TIMEOUT) as resp:
+                return resp.status, resp.headers.get("x-amzn-ErrorType"), resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("x-amzn-ErrorType"), e.read()
+
+    sub = paho_client(kumo, 5)
+    sub.subscribe("raspi2/#", qos=1)
+    # The kit's policy lets raspi2 publish to raspi2/*, over HTTPS too (443 path as well).
+    assert call("POST", "/topics/raspi2%2Ftemp?qos=1", b"21.5")[0] == 200
+    sub.messages.wait_payload(b"21.5")
+    assert call("POST", "/topics/raspi2%2Ftemp?qos=1", b"22.0", port=kumo.alpn_port)[0] == 200
+    sub.messages.wait_payload(b"22.0")
+    # ... not to another thing's topic.
+    status, kind, _ = call("POST", "/topics/pico%2Ftemp", b"x")
+    assert (status, kind) == (403, "ForbiddenException")
+    # Shadows over HTTPS need iot:*ThingShadow on thing/raspi2, which the kit does not give.
+    status, kind, _ = call("POST", "/things/raspi2/shadow", b'{"state":{"reported":{"t":1}}}')
+    assert (status, kind) == (403, "ForbiddenException")
+    iot = kumo.aws("iot")
+    iot.create_policy(policyName="raspi2-http-shadow", policyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": ["iot:GetThingShadow", "iot:UpdateThingShadow"],
+            "Resource": "arn:aws:iot:us-east-1:000000000000:thing/raspi2"}]}))
+    iot.attach_policy(policyName="raspi2-http-shadow", target=info["certificateArn"])
+    status, _, body = call("POST", "/things/raspi2/shadow", b'{"state":{"reported":{"t":1}}}')
+    assert status == 200 and json.loads(body)["version"] == 1
+    status, _, body = call("GET", "/things/raspi2/shadow")
+    assert status == 200 and json.loads(body)["state"]["reported"] == {"t": 1}
+    assert call("GET", "/things/pico/shadow")[:2] == (403, "ForbiddenException")
+    assert call("DELETE", "/things/raspi2/shadow")[:2] == (403, "ForbiddenException")
+    # The control plane is not on the device path: a certificate alone
+    # reaches only iot-data's operations.
+    assert call("GET", "/things")[:2] == (404, "UnknownOperationException")

@@ -286,7 +286,11 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker, api: Arc<Api>
     if conn.kind == Kind::Api || (conn.kind == Kind::Alpn && http_alpn) {
         debug!(%listener, %remote, sni = server_name.as_deref(), alpn = alpn.as_deref(),
             "HTTPS connection accepted");
-        return crate::api::serve_connection(api, tls, remote).await;
+        let peer = crate::api::Peer {
+            remote,
+            certificate: client_cert.map(Arc::from),
+        };
+        return crate::api::serve_connection(api, tls, peer).await;
     }
     if conn.kind == Kind::Alpn && alpn.as_deref().map(str::as_bytes) != Some(ALPN_MQTT) {
         match &alpn {

@@ -88,6 +88,30 @@ impl PolicyAuthorizer {
     }
 }
 
+/// A device's HTTPS request (the iot-data device path, authenticated by
+/// its certificate instead of SigV4): whether the certificate's policies
+/// allow `action` on `resource` (a full ARN). There is no client id over
+/// HTTP, so `iot:ClientId` and `iot:Connection.Thing.*` stay unresolved and
+/// statements using them do not apply.
+pub fn http_allowed(
+    registry: &RegistryService,
+    certificate_der: &[u8],
+    remote: std::net::IpAddr,
+    action: Action,
+    resource: &str,
+) -> bool {
+    let id = kumo_registry::x509::certificate_id(certificate_der);
+    let Ok(id) = CertificateId::new(id.as_str()) else {
+        return false;
+    };
+    let ctx = Context {
+        source_ip: Some(remote),
+        certificate: Some(certificate_context(&id, Some(certificate_der))),
+        ..Context::default()
+    };
+    compile(registry, &id, &ctx).is_allowed(action, resource)
+}
+
 /// Subject / issuer attributes by the short names x509-parser gives them.
 fn dn_attribute(short: &str) -> Option<DnAttribute> {
     Some(match short {

@@ -159,6 +159,7 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
             .cloned()
             .unwrap_or_else(|| "localhost".to_owned()),
         max_skew_secs: 300,
+        arn: config.aws.arn(),
     });
     let bound = listeners::bind_all(&config, &tls).await?;
 

@@ -82,16 +82,30 @@ pub struct Api {
     pub endpoint: String,
     /// Accepted clock skew of signed requests, seconds (AWS: 5 minutes).
     pub max_skew_secs: u64,
+    /// Region and account of the ARNs policies are checked against.
+    pub arn: kumo_model::Arn,
+}
+
+/// Who is on the other end of a connection.
+#[derive(Clone)]
+pub struct Peer {
+    pub remote: SocketAddr,
+    /// The client certificate (DER) the TLS handshake verified, if any: a
+    /// registered, ACTIVE device certificate (the listener's verifier
+    /// refuses any other).
+    pub certificate: Option<Arc<[u8]>>,
 }
 
 /// Serve one accepted (TLS) connection until it closes.
-pub async fn serve_connection<S>(api: Arc<Api>, stream: S, remote: SocketAddr)
+pub async fn serve_connection<S>(api: Arc<Api>, stream: S, peer: Peer)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let remote = peer.remote;
     let service = hyper::service::service_fn(move |req| {
         let api = api.clone();
-        async move { Ok::<_, std::convert::Infallible>(api.handle(req, remote).await) }
+        let peer = peer.clone();
+        async move { Ok::<_, std::convert::Infallible>(api.handle(req, &peer).await) }
     });
     let io = hyper_util::rt::TokioIo::new(stream);
     if let Err(e) = hyper::server::conn::http1::Builder::new()
@@ -104,10 +118,11 @@ where
 }
 
 impl Api {
-    async fn handle(&self, req: Request<Incoming>, remote: SocketAddr) -> Response<Full<Bytes>> {
+    async fn handle(&self, req: Request<Incoming>, peer: &Peer) -> Response<Full<Bytes>> {
+        let remote = peer.remote;
         let method = req.method().as_str().to_owned();
         let path = req.uri().path().to_owned();
-        let result = self.handle_inner(req).await;
+        let result = self.handle_inner(req, peer).await;
         match result {
             Ok(r) => r,
             Err(e) => {
@@ -121,6 +136,7 @@ impl Api {
     async fn handle_inner(
         &self,
         req: Request<Incoming>,
+        peer: &Peer,
     ) -> Result<Response<Full<Bytes>>, ApiError> {
         let (parts, body) = req.into_parts();
         let body = Limited::new(body, MAX_BODY)
@@ -135,8 +151,22 @@ impl Api {
             .iter()
             .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
             .collect();
-        let service =
-            self.authenticate(parts.method.as_str(), raw_path, raw_query, &headers, &body)?;
+        // A device on the data path may authenticate with its certificate
+        // instead of a signature (AWS's HTTPS device endpoint).
+        let signed = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            || raw_query.contains("X-Amz-Signature=");
+        let device = match (&peer.certificate, signed) {
+            (Some(cert), false) => Some(cert.clone()),
+            _ => None,
+        };
+        let service = match device {
+            Some(_) => Service::IotData,
+            None => {
+                self.authenticate(parts.method.as_str(), raw_path, raw_query, &headers, &body)?
+            }
+        };
         let routed = self
             .ops
             .route(
@@ -157,6 +187,9 @@ impl Api {
         debug!(op = %op.name, "API request");
         if !serves(service, &op.name) {
             return Err(ApiError::not_implemented(&op.name));
+        }
+        if let Some(cert) = &device {
+            self.authorize_device(cert, peer.remote.ip(), &op.name, &routed.input)?;
         }
         let status = op.status;
         match service {
@@ -195,6 +228,59 @@ impl Api {
         Service::from_signing_name(&verified.service).ok_or_else(|| {
             ApiError::invalid_request(format!("unknown service {}", verified.service))
         })
+    }
+
+    /// A device's certificate-authenticated data-plane request: allowed by
+    /// its certificate's policies, with AWS's actions and resources (the
+    /// shadow actions on `thing/<thing>[/<shadow>]`, Publish on
+    /// `topic/<topic>`, RetainPublish as well for a retained message).
+    fn authorize_device(
+        &self,
+        certificate: &[u8],
+        remote: std::net::IpAddr,
+        op: &str,
+        input: &serde_json::Map<String, Value>,
+    ) -> Result<(), ApiError> {
+        use kumo_policy::Action;
+        let s = |k: &str| input.get(k).and_then(Value::as_str).unwrap_or("");
+        let (region, account) = (&self.arn.region, &self.arn.account);
+        let thing = |with_shadow: bool| {
+            let mut r = format!("arn:aws:iot:{region}:{account}:thing/{}", s("thingName"));
+            if with_shadow && !s("shadowName").is_empty() {
+                r = format!("{r}/{}", s("shadowName"));
+            }
+            r
+        };
+        let topic = kumo_policy::Arn::topic(region, account, s("topic"));
+        let checks: Vec<(Action, String)> = match op {
+            "GetThingShadow" => vec![(Action::GetThingShadow, thing(true))],
+            "UpdateThingShadow" => vec![(Action::UpdateThingShadow, thing(true))],
+            "DeleteThingShadow" => vec![(Action::DeleteThingShadow, thing(true))],
+            "ListNamedShadowsForThing" => vec![(Action::ListNamedShadowsForThing, thing(false))],
+            "Publish" => {
+                let mut c = vec![(Action::Publish, topic.clone())];
+                if input.get("retain").and_then(Value::as_bool) == Some(true) {
+                    c.push((Action::RetainPublish, topic));
+                }
+                c
+            }
+            _ => vec![],
+        };
+        let allowed = !checks.is_empty()
+            && checks.iter().all(|(action, resource)| {
+                crate::policy_auth::http_allowed(
+                    &self.registry,
+                    certificate,
+                    remote,
+                    *action,
+                    resource,
+                )
+            });
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::new(403, "ForbiddenException", "Forbidden"))
+        }
     }
 
     /// A control-plane operation.
