@@ -400,3 +400,71 @@ def test_issue_7_a_device_uses_the_data_path_with_its_certificate(kumo):
     # The control plane is not on the device path: a certificate alone
     # reaches only iot-data's operations.
     assert call("GET", "/things")[:2] == (404, "UnknownOperationException")
+
+
+@pytest.mark.parametrize("port_name", ["api_port", "alpn_port"])
+def test_issue_7_the_sdk_connects_over_websocket_with_sigv4(kumo, port_name):
+    """awsiotsdk's websockets_with_default_aws_signing, unchanged: a
+    presigned wss://.../mqtt URL (service iotdevicegateway), MQTT inside."""
+    from awscrt import auth, mqtt
+    from awsiot import mqtt_connection_builder
+    key, secret = kumo.credentials()
+    got, cond = [], threading.Condition()
+
+    def on_message(topic, payload, **kw):
+        with cond:
+            got.append((topic, bytes(payload)))
+            cond.notify_all()
+
+    conn = mqtt_connection_builder.websockets_with_default_aws_signing(
+        region="us-east-1", credentials_provider=auth.AwsCredentialsProvider.new_static(key, secret),
+        endpoint="localhost", port=getattr(kumo, port_name), ca_filepath=str(kumo.ca_file),
+        client_id="ws-app", clean_session=True, keep_alive_secs=30)
+    conn.connect().result(TIMEOUT)
+    try:
+        conn.subscribe(topic="ws/test", qos=mqtt.QoS.AT_LEAST_ONCE,
+                       callback=on_message)[0].result(TIMEOUT)
+        # A device on plain TCP publishes; the WebSocket client receives, and back.
+        dev = paho_client(kumo, 5)
+        dev.subscribe("ws/back", qos=1)
+        dev.publish("ws/test", b"to the browser", qos=1)
+        with cond:
+            assert cond.wait_for(lambda: got, TIMEOUT), "nothing over the WebSocket"
+        assert got == [("ws/test", b"to the browser")]
+        conn.publish(topic="ws/back", payload=b"from the browser",
+                     qos=mqtt.QoS.AT_LEAST_ONCE)[0].result(TIMEOUT)
+        dev.messages.wait_payload(b"from the browser")
+    finally:
+        conn.disconnect().result(TIMEOUT)
+
+
+def test_issue_7_a_websocket_with_a_bad_signature_is_refused(kumo):
+    import datetime
+    import ssl
+    import urllib.error
+    import urllib.request
+    from unittest import mock
+
+    from botocore.auth import SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    key, secret = kumo.credentials()
+    ctx = ssl.create_default_context(cafile=str(kumo.ca_file))
+
+    def upgrade(signing_secret, service="iotdevicegateway"):
+        req = AWSRequest(method="GET", url=f"https://localhost:{kumo.api_port}/mqtt")
+        with mock.patch("botocore.auth.get_current_datetime",
+                        return_value=datetime.datetime.now(datetime.timezone.utc)):
+            SigV4QueryAuth(Credentials(key, signing_secret), service, "us-east-1",
+                           expires=60).add_auth(req)
+        r = urllib.request.Request(req.prepare().url, method="GET", headers={
+            "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "mqtt"})
+        try:
+            with urllib.request.urlopen(r, context=ctx, timeout=TIMEOUT) as resp:
+                return resp.status, None
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("x-amzn-ErrorType")
+
+    assert upgrade("x" * 40) == (403, "InvalidSignatureException")
+    assert upgrade(secret, service="iot") == (403, "InvalidSignatureException")

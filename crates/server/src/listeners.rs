@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use kumo_broker::{Broker, ConnectionInfo};
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -36,7 +35,7 @@ use tracing::{debug, info, warn};
 use crate::api::Api;
 use crate::config::Config;
 use crate::error::{Failure, Result};
-use crate::tls::{TlsConfigs, ALPN_HTTP11, ALPN_HTTP_CA, ALPN_MQTT};
+use crate::tls::{TlsConfigs, ALPN_MQTT};
 
 /// Which listener, which also decides how a connection is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,34 +232,31 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker, api: Arc<Api>
     let handshake = async {
         match &conn.http {
             None => acceptor.accept(stream).await,
-            // 443: the ClientHello's ALPN picks the configuration. MQTT
-            // (x-amzn-mqtt-ca, or no ALPN) needs a client certificate; HTTP
-            // (http/1.1, x-amzn-http-ca) is the API, where SigV4 clients
-            // send none.
+            // 443: the ClientHello's ALPN picks the configuration, as on
+            // AWS: x-amzn-mqtt-ca is MQTT, with its mandatory client
+            // certificate; anything else (http/1.1, x-amzn-http-ca, no
+            // ALPN) is HTTPS — the API and MQTT over WebSocket — where
+            // SigV4 clients send no certificate.
             Some(http) => {
                 let start = tokio_rustls::LazyConfigAcceptor::new(
                     rustls::server::Acceptor::default(),
                     stream,
                 )
                 .await?;
-                let hello = start.client_hello();
-                let wants_http = hello.alpn().is_some_and(|mut offered| {
-                    let offered: Vec<&[u8]> = offered.by_ref().collect();
-                    !offered.contains(&ALPN_MQTT)
-                        && offered
-                            .iter()
-                            .any(|p| *p == ALPN_HTTP11 || *p == ALPN_HTTP_CA)
-                });
-                let config = if wants_http {
-                    http.clone()
-                } else {
+                let wants_mqtt = start
+                    .client_hello()
+                    .alpn()
+                    .is_some_and(|mut offered| offered.any(|p| p == ALPN_MQTT));
+                let config = if wants_mqtt {
                     acceptor.config().clone()
+                } else {
+                    http.clone()
                 };
                 start.into_stream(config).await
             }
         }
     };
-    let mut tls = match tokio::time::timeout(conn.handshake_timeout, handshake).await {
+    let tls = match tokio::time::timeout(conn.handshake_timeout, handshake).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => return info!(%listener, %remote, "TLS handshake failed: {e}"),
         Err(_) => {
@@ -277,13 +273,9 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker, api: Arc<Api>
         .alpn_protocol()
         .map(|p| String::from_utf8_lossy(p).into_owned());
 
-    // The HTTPS API: its own listener, or 443 with ALPN http/1.1 or
-    // x-amzn-http-ca (AWS's HTTPS ports).
-    let http_alpn = matches!(
-        alpn.as_deref().map(str::as_bytes),
-        Some(ALPN_HTTP11 | ALPN_HTTP_CA)
-    );
-    if conn.kind == Kind::Api || (conn.kind == Kind::Alpn && http_alpn) {
+    // The HTTPS API: its own listener, or 443 unless the client asked for MQTT.
+    let mqtt_alpn = alpn.as_deref().map(str::as_bytes) == Some(ALPN_MQTT);
+    if conn.kind == Kind::Api || (conn.kind == Kind::Alpn && !mqtt_alpn) {
         debug!(%listener, %remote, sni = server_name.as_deref(), alpn = alpn.as_deref(),
             "HTTPS connection accepted");
         let peer = crate::api::Peer {
@@ -291,17 +283,6 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker, api: Arc<Api>
             certificate: client_cert.map(Arc::from),
         };
         return crate::api::serve_connection(api, tls, peer).await;
-    }
-    if conn.kind == Kind::Alpn && alpn.as_deref().map(str::as_bytes) != Some(ALPN_MQTT) {
-        match &alpn {
-            None => info!(%listener, %remote, sni = server_name.as_deref(),
-                "closing: no ALPN protocol offered (MQTT here needs ALPN x-amzn-mqtt-ca; \
-                 the AWS SDKs only send it when the port is 443)"),
-            Some(p) => info!(%listener, %remote, sni = server_name.as_deref(), alpn = %p,
-                "closing: ALPN protocol is reserved but not served yet"),
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
-        return;
     }
 
     debug!(

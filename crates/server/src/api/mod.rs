@@ -25,6 +25,7 @@ pub mod credentials;
 mod data;
 mod error;
 pub mod ops;
+mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -111,6 +112,7 @@ where
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
         .serve_connection(io, service)
+        .with_upgrades()
         .await
     {
         debug!(%remote, "HTTP connection ended: {e}");
@@ -122,7 +124,11 @@ impl Api {
         let remote = peer.remote;
         let method = req.method().as_str().to_owned();
         let path = req.uri().path().to_owned();
-        let result = self.handle_inner(req, peer).await;
+        let result = if websocket::is_upgrade(&req) {
+            websocket::accept(self, req, peer)
+        } else {
+            self.handle_inner(req, peer).await
+        };
         match result {
             Ok(r) => r,
             Err(e) => {
