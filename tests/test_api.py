@@ -468,3 +468,29 @@ def test_issue_7_a_websocket_with_a_bad_signature_is_refused(kumo):
 
     assert upgrade("x" * 40) == (403, "InvalidSignatureException")
     assert upgrade(secret, service="iot") == (403, "InvalidSignatureException")
+
+
+def test_issue_7_retained_messages_are_read_through_iot_data(kumo):
+    import time
+    data = kumo.aws("iot-data")
+    before = int(time.time() * 1000)
+    data.publish(topic="state/a", qos=1, retain=True, payload=b"\x01on",
+                 userProperties=[{"unit": "C"}])
+    # An MQTT client retains one too.
+    paho_client(kumo, 5).publish("state/b", b"off", qos=1, retain=True)
+    data.publish(topic="state/c", qos=0, retain=True, payload=b"c")
+    got = data.get_retained_message(topic="state/a")
+    assert (got["topic"], got["payload"], got["qos"]) == ("state/a", b"\x01on", 1)
+    assert before <= got["lastModifiedTime"] <= int(time.time() * 1000)
+    assert json.loads(got["userProperties"]) == [{"unit": "C"}]
+    listed = data.list_retained_messages()["retainedTopics"]
+    assert [(t["topic"], t["payloadSize"], t["qos"]) for t in listed] == [
+        ("state/a", 3, 1), ("state/b", 3, 1), ("state/c", 1, 0)]
+    page = data.list_retained_messages(maxResults=2)
+    assert [t["topic"] for t in page["retainedTopics"]] == ["state/a", "state/b"]
+    rest = data.list_retained_messages(maxResults=2, nextToken=page["nextToken"])
+    assert [t["topic"] for t in rest["retainedTopics"]] == ["state/c"] and "nextToken" not in rest
+    # Cleared by an empty retained publish.
+    data.publish(topic="state/a", qos=1, retain=True, payload=b"")
+    with pytest.raises(data.exceptions.ResourceNotFoundException):
+        data.get_retained_message(topic="state/a")

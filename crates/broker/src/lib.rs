@@ -84,7 +84,7 @@ pub(crate) struct Inner {
     config: BrokerConfig,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     index: ReadMostly<SubIndex<Arc<Session>>>,
-    retained: RwLock<HashMap<String, Arc<Message>>>,
+    retained: RwLock<HashMap<String, Retained>>,
     pending_wills: Mutex<HashMap<u64, PendingWill>>,
     /// Where persistent sessions and retained messages are kept, if anywhere.
     store: Option<Store>,
@@ -98,6 +98,44 @@ pub(crate) struct Inner {
     authorizer: OnceLock<Arc<dyn auth::Authorizer>>,
     /// Answers requests on reserved topics (device shadows).
     service: OnceLock<Arc<dyn service::Service>>,
+}
+
+/// A retained message and when it was set.
+pub(crate) struct Retained {
+    msg: Arc<Message>,
+    /// Unix milliseconds.
+    modified_ms: u64,
+}
+
+fn retained_view(topic: &str, r: &Retained) -> RetainedMessage {
+    RetainedMessage {
+        topic: topic.to_owned(),
+        payload: r.msg.payload.clone(),
+        qos: r.msg.qos as u8,
+        last_modified_ms: r.modified_ms,
+        user_properties: r.msg.properties.user_properties.clone(),
+    }
+}
+
+impl Retained {
+    fn now(msg: Arc<Message>) -> Retained {
+        let modified_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Retained { msg, modified_ms }
+    }
+}
+
+/// A retained message, as the iot-data API shows it.
+#[derive(Debug, Clone)]
+pub struct RetainedMessage {
+    pub topic: String,
+    pub payload: bytes::Bytes,
+    pub qos: u8,
+    /// Unix milliseconds (since Kumo started, for messages retained before).
+    pub last_modified_ms: u64,
+    pub user_properties: Vec<(String, String)>,
 }
 
 /// Counters for logs and the console.
@@ -267,6 +305,45 @@ impl Broker {
             c.wait().await?;
         }
         Ok(n)
+    }
+
+    /// The retained message of `topic`, if there is one (not expired).
+    pub fn retained_message(&self, topic: &str) -> Option<RetainedMessage> {
+        let retained = self
+            .inner
+            .retained
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let r = retained.get(topic)?;
+        (!r.msg.is_expired(std::time::Instant::now())).then(|| retained_view(topic, r))
+    }
+
+    /// Every retained message (not expired), ordered by topic, from the
+    /// first topic after `after`, at most `limit`; and whether more follow.
+    pub fn retained_messages(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<RetainedMessage>, bool) {
+        let now = std::time::Instant::now();
+        let retained = self
+            .inner
+            .retained
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut topics: Vec<&String> = retained
+            .iter()
+            .filter(|(t, r)| !r.msg.is_expired(now) && after.is_none_or(|a| t.as_str() > a))
+            .map(|(t, _)| t)
+            .collect();
+        topics.sort();
+        let more = topics.len() > limit;
+        let page = topics
+            .into_iter()
+            .take(limit)
+            .map(|t| retained_view(t, &retained[t]))
+            .collect();
+        (page, more)
     }
 
     /// Who decides what clients may do (see [`auth`]). Set it once, before

@@ -242,7 +242,8 @@ pub(crate) fn restore(inner: &Arc<Inner>, snapshot: Snapshot) {
         for r in &snapshot.retained {
             match Message::from_stored(&r.message, now, now_ms) {
                 Ok(msg) => {
-                    retained.insert(r.topic.clone(), msg);
+                    // The store keeps no modification time: it reads as the restart.
+                    retained.insert(r.topic.clone(), crate::Retained::now(msg));
                 }
                 Err(e) => {
                     tracing::warn!(topic = %r.topic, error = %e, "stored retained message unreadable; skipped")

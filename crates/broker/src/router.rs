@@ -123,7 +123,7 @@ impl Inner {
             })
             .flatten()
         } else {
-            retained.insert(topic.to_owned(), msg.clone());
+            retained.insert(topic.to_owned(), crate::Retained::now(msg.clone()));
             self.persist([Op::RetainSet(RetainedRecord {
                 topic: topic.to_owned(),
                 message: msg.to_stored(),
@@ -148,6 +148,7 @@ impl Inner {
         if !sub.filter.has_wildcards() {
             return retained
                 .get(filter)
+                .map(|r| &r.msg)
                 .filter(|m| !m.is_expired(now))
                 .cloned()
                 .into_iter()
@@ -160,8 +161,8 @@ impl Inner {
         let hash = self.hash_match();
         let mut found: Vec<Arc<Message>> = retained
             .iter()
-            .filter(|(t, m)| !m.is_expired(now) && topic::matches(filter, t, hash))
-            .map(|(_, m)| m.clone())
+            .filter(|(t, r)| !r.msg.is_expired(now) && topic::matches(filter, t, hash))
+            .map(|(_, r)| r.msg.clone())
             .collect();
         found.sort_by(|a, b| a.topic.cmp(&b.topic));
         found

@@ -78,6 +78,63 @@ pub async fn execute(
             }
             Ok(json_response(200, &out))
         }
+        "GetRetainedMessage" => {
+            let topic = input.get("topic").and_then(Value::as_str).unwrap_or("");
+            let m = api.broker.retained_message(topic).ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "ResourceNotFoundException",
+                    format!("No retained message exists for topic {topic}"),
+                )
+            })?;
+            let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+            let mut out = json!({
+                "topic": m.topic,
+                "payload": b64(&m.payload),
+                "qos": m.qos,
+                "lastModifiedTime": m.last_modified_ms,
+            });
+            if !m.user_properties.is_empty() {
+                let props: Vec<Value> = m
+                    .user_properties
+                    .iter()
+                    .map(|(k, v)| json!({ k.as_str(): v }))
+                    .collect();
+                out["userProperties"] = json!(b64(&serde_json::to_vec(&props).unwrap_or_default()));
+            }
+            Ok(json_response(200, &out))
+        }
+        "ListRetainedMessages" => {
+            let limit = match input.get("maxResults").and_then(Value::as_i64) {
+                None => 200,
+                Some(n @ 1..=200) => n as usize,
+                Some(_) => {
+                    return Err(ApiError::invalid_request(
+                        "maxResults must be between 1 and 200",
+                    ))
+                }
+            };
+            let after = input.get("nextToken").and_then(Value::as_str);
+            let (page, more) = api.broker.retained_messages(after, limit);
+            let topics: Vec<Value> = page
+                .iter()
+                .map(|m| {
+                    json!({
+                        "topic": m.topic,
+                        "payloadSize": m.payload.len(),
+                        "qos": m.qos,
+                        "lastModifiedTime": m.last_modified_ms,
+                    })
+                })
+                .collect();
+            let mut out = json!({ "retainedTopics": topics });
+            if more {
+                if let Some(last) = page.last() {
+                    out["nextToken"] = json!(last.topic);
+                }
+            }
+            Ok(json_response(200, &out))
+        }
         other => Err(ApiError::not_implemented(other)),
     }
 }

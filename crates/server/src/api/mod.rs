@@ -60,6 +60,8 @@ const IOT_DATA: &[&str] = &[
     "DeleteThingShadow",
     "ListNamedShadowsForThing",
     "Publish",
+    "GetRetainedMessage",
+    "ListRetainedMessages",
 ];
 
 /// Whether Kumo serves `op` of `service` (docs/compatibility.md says so too;
@@ -263,6 +265,8 @@ impl Api {
             "UpdateThingShadow" => vec![(Action::UpdateThingShadow, thing(true))],
             "DeleteThingShadow" => vec![(Action::DeleteThingShadow, thing(true))],
             "ListNamedShadowsForThing" => vec![(Action::ListNamedShadowsForThing, thing(false))],
+            "GetRetainedMessage" => vec![(Action::GetRetainedMessage, topic.clone())],
+            "ListRetainedMessages" => vec![(Action::ListRetainedMessages, "*".to_owned())],
             "Publish" => {
                 let mut c = vec![(Action::Publish, topic.clone())];
                 if input.get("retain").and_then(Value::as_bool) == Some(true) {
