@@ -494,3 +494,102 @@ def test_issue_7_retained_messages_are_read_through_iot_data(kumo):
     data.publish(topic="state/a", qos=1, retain=True, payload=b"")
     with pytest.raises(data.exceptions.ResourceNotFoundException):
         data.get_retained_message(topic="state/a")
+
+
+def _openssl(cwd, *args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=cwd)
+
+
+@pytest.mark.skipif(not __import__("shutil").which("openssl"), reason="needs the openssl CLI")
+def test_issue_7_certificates_cas_and_policies_through_boto3(kumo):
+    """The registry's operations as boto3 calls them: pagination by
+    marker/nextMarker, CSR, bring-your-own CA with a registration code,
+    registration with and without CA, status changes, policy versions, and
+    the exceptions of each refusal."""
+    iot = kumo.aws("iot")
+    d = kumo.workdir / "byo"
+    d.mkdir()
+    # Certificates, paged three at a time by marker.
+    ids = [iot.create_keys_and_certificate(setAsActive=False)["certificateId"] for _ in range(4)]
+    first = iot.list_certificates(pageSize=3)
+    assert len(first["certificates"]) == 3 and first["nextMarker"]
+    second = iot.list_certificates(pageSize=3, marker=first["nextMarker"])
+    seen = [c["certificateId"] for c in first["certificates"] + second["certificates"]]
+    assert sorted(seen) == sorted(ids) and "nextMarker" not in second
+    assert isinstance(first["certificates"][0]["creationDate"].year, int)  # epoch seconds, parsed
+    iot.update_certificate(certificateId=ids[0], newStatus="ACTIVE")
+    assert iot.describe_certificate(certificateId=ids[0])["certificateDescription"]["status"] == "ACTIVE"
+    iot.update_certificate(certificateId=ids[0], newStatus="INACTIVE")
+    iot.delete_certificate(certificateId=ids[0])
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.describe_certificate(certificateId=ids[0])
+    # A CSR: the device keeps its key.
+    _openssl(d, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "dev.key")
+    _openssl(d, "req", "-new", "-key", "dev.key", "-subj", "/CN=dev", "-out", "dev.csr")
+    made = iot.create_certificate_from_csr(certificateSigningRequest=(d / "dev.csr").read_text(),
+                                           setAsActive=True)
+    assert made["certificatePem"].startswith("-----BEGIN CERTIFICATE-----")
+    with pytest.raises(iot.exceptions.CertificateValidationException):
+        iot.create_certificate_from_csr(certificateSigningRequest="not a csr")
+    # Bring your own CA: registration code, verification certificate, then a device certificate.
+    code = iot.get_registration_code()["registrationCode"]
+    _openssl(d, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ca.key")
+    _openssl(d, "req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=Acme CA", "-days", "30",
+             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+             "-out", "ca.pem")
+
+    def issue(name, cn):
+        _openssl(d, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", f"{name}.key")
+        _openssl(d, "req", "-new", "-key", f"{name}.key", "-subj", f"/CN={cn}", "-out", f"{name}.csr")
+        (d / "v3.ext").write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
+                                  "extendedKeyUsage=clientAuth\n")
+        _openssl(d, "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-days", "30", "-extfile", "v3.ext", "-out", f"{name}.pem")
+        return (d / f"{name}.pem").read_text()
+
+    ca = iot.register_ca_certificate(caCertificate=(d / "ca.pem").read_text(),
+                                     verificationCertificate=issue("verify", code),
+                                     setAsActive=True)
+    assert iot.describe_ca_certificate(certificateId=ca["certificateId"])[
+        "certificateDescription"]["status"] == "ACTIVE"
+    with pytest.raises(iot.exceptions.ResourceAlreadyExistsException):
+        iot.register_ca_certificate(caCertificate=(d / "ca.pem").read_text(),
+                                    verificationCertificate=issue("verify2", code))
+    reg = iot.register_certificate(certificatePem=issue("device", "device-1"), status="ACTIVE")
+    desc = iot.describe_certificate(certificateId=reg["certificateId"])["certificateDescription"]
+    assert desc["caCertificateId"] == ca["certificateId"] and desc["status"] == "ACTIVE"
+    # A CA with certificates cannot go.
+    iot.update_ca_certificate(certificateId=ca["certificateId"], newStatus="INACTIVE")
+    with pytest.raises(iot.exceptions.CertificateStateException):
+        iot.delete_ca_certificate(certificateId=ca["certificateId"])
+    # Without a CA: any certificate, e.g. a self-signed one.
+    _openssl(d, "req", "-x509", "-new", "-key", "dev.key", "-subj", "/CN=selfsigned", "-days", "30",
+             "-addext", "basicConstraints=critical,CA:FALSE", "-out", "self.pem")
+    without = iot.register_certificate_without_ca(certificatePem=(d / "self.pem").read_text(),
+                                                  status="ACTIVE")
+    assert without["certificateArn"].endswith(without["certificateId"])
+    # Policy versions: five at most, the default cannot be deleted.
+    iot.create_policy(policyName="v", policyDocument=json.dumps(POLICY))
+    for _ in range(4):
+        iot.create_policy_version(policyName="v", policyDocument=json.dumps(POLICY))
+    with pytest.raises(iot.exceptions.VersionsLimitExceededException):
+        iot.create_policy_version(policyName="v", policyDocument=json.dumps(POLICY))
+    iot.set_default_policy_version(policyName="v", policyVersionId="3")
+    assert iot.get_policy(policyName="v")["defaultVersionId"] == "3"
+    with pytest.raises(iot.exceptions.DeleteConflictException):
+        iot.delete_policy_version(policyName="v", policyVersionId="3")
+    iot.delete_policy_version(policyName="v", policyVersionId="1")
+    versions = sorted(v["versionId"] for v in iot.list_policy_versions(policyName="v")["policyVersions"])
+    assert versions == ["2", "3", "4", "5"]
+    with pytest.raises(iot.exceptions.MalformedPolicyException):
+        iot.create_policy(policyName="bad", policyDocument='{"Version": "2012-10-17"}')
+    # Things: update, version check on delete, principals both ways.
+    iot.create_thing(thingName="t1", attributePayload={"attributes": {"a": "1"}})
+    iot.update_thing(thingName="t1", attributePayload={"attributes": {"b": "2"}, "merge": True})
+    assert iot.describe_thing(thingName="t1")["attributes"] == {"a": "1", "b": "2"}
+    iot.attach_thing_principal(thingName="t1", principal=made["certificateArn"])
+    assert iot.list_principal_things(principal=made["certificateArn"])["things"] == ["t1"]
+    with pytest.raises(iot.exceptions.VersionConflictException):
+        iot.delete_thing(thingName="t1", expectedVersion=1)
+    iot.detach_thing_principal(thingName="t1", principal=made["certificateArn"])
+    iot.delete_thing(thingName="t1")
