@@ -98,6 +98,23 @@ impl RegistryService {
             .await
     }
 
+    /// Execute `req` and carry out its effects on the broker (close the
+    /// connections of certificates that left ACTIVE). The one way in for
+    /// the admin socket and the HTTPS API.
+    pub async fn execute_for(
+        self: &Arc<Self>,
+        req: Request,
+        broker: &Broker,
+    ) -> Result<Value, RegistryError> {
+        let (output, effects) = self.execute(req).await?;
+        for id in &effects.deactivated {
+            let n = broker.disconnect_principal(id.as_str());
+            info!(certificate_id = %id, connections = n,
+                "certificate is no longer ACTIVE: its connections are closed");
+        }
+        Ok(output)
+    }
+
     /// Plan with `plan` (off the runtime threads: it may generate an RSA
     /// key), make the changes durable, apply them, and return the output.
     /// Changing operations run one at a time.
@@ -295,15 +312,8 @@ async fn handle(
             Some(op) => shadow_call(&shadows, op, &req).await,
             None => match Request::from_json(req) {
                 Err(e) => error_json(&e),
-                Ok(req) => match service.execute(req).await {
-                    Ok((output, effects)) => {
-                        for id in &effects.deactivated {
-                            let n = broker.disconnect_principal(id.as_str());
-                            info!(certificate_id = %id, connections = n,
-                                "certificate is no longer ACTIVE: its connections are closed");
-                        }
-                        json!({ "ok": output })
-                    }
+                Ok(req) => match service.execute_for(req, &broker).await {
+                    Ok(output) => json!({ "ok": output }),
                     Err(e) => error_json(&e),
                 },
             },

@@ -324,17 +324,10 @@ impl Api {
         input.insert("op".into(), json!(op));
         let request = kumo_registry::api::Request::from_json(Value::Object(input))
             .map_err(|e| ApiError::from_registry(&e))?;
-        let (output, effects) = self
-            .registry
-            .execute(request)
+        self.registry
+            .execute_for(request, &self.broker)
             .await
-            .map_err(|e| ApiError::from_registry(&e))?;
-        for id in &effects.deactivated {
-            let n = self.broker.disconnect_principal(id.as_str());
-            info!(certificate_id = %id, connections = n,
-                "certificate is no longer ACTIVE: its connections are closed");
-        }
-        Ok(output)
+            .map_err(|e| ApiError::from_registry(&e))
     }
 }
 
