@@ -724,7 +724,11 @@ class RawClient:
         report Session Present = 1)."""
         self.send(build_disconnect(self.version, reason, props))
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            # Half-close plain TCP only: SSLSocket.shutdown() drops the TLS
+            # layer, after which recv() returns raw TLS records (the
+            # server's close_notify), which do not parse as MQTT.
+            if not isinstance(self.sock, ssl.SSLSocket):
+                self.sock.shutdown(socket.SHUT_WR)
             self.quiet_until_closed(wait)
         except OSError:
             pass
