@@ -61,6 +61,16 @@ impl<T> Planned<T> {
     }
 }
 
+/// What [`Registry::counts`] answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub things: usize,
+    pub certificates: usize,
+    pub active_certificates: usize,
+    pub ca_certificates: usize,
+    pub policies: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Registry {
     arn: Arn,
@@ -161,6 +171,21 @@ impl Registry {
     }
 
     // ---- reads for the data plane -------------------------------------
+
+    /// How many of each there are, for overviews.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            things: self.things.len(),
+            certificates: self.certs.len(),
+            active_certificates: self
+                .certs
+                .values()
+                .filter(|c| c.status == records::CertStatus::Active)
+                .count(),
+            ca_certificates: self.cas.len(),
+            policies: self.policies.len(),
+        }
+    }
 
     pub fn thing(&self, name: &str) -> Option<&Thing> {
         self.things.get(name)

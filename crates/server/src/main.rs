@@ -14,6 +14,7 @@ mod auth;
 mod cli;
 mod commands;
 mod config;
+mod console;
 mod error;
 mod kit;
 mod listeners;

@@ -160,6 +160,7 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
             .unwrap_or_else(|| "localhost".to_owned()),
         max_skew_secs: 300,
         arn: config.aws.arn(),
+        console: Default::default(),
     });
     let bound = listeners::bind_all(&config, &tls).await?;
 

@@ -142,6 +142,12 @@ impl ShadowService {
         })
     }
 
+    /// How many shadows exist (deleted ones not counted).
+    pub fn count(&self) -> usize {
+        let shadows = lock(&self.inner.shadows);
+        shadows.values().filter(|s| lock(s).shadow.exists()).count()
+    }
+
     /// The names of `thing`'s named shadows that exist, sorted.
     pub fn named_shadows(&self, thing: &str) -> Vec<String> {
         let shadows = lock(&self.inner.shadows);

@@ -87,6 +87,8 @@ pub struct Api {
     pub max_skew_secs: u64,
     /// Region and account of the ARNs policies are checked against.
     pub arn: kumo_model::Arn,
+    /// Logged-in console sessions.
+    pub console: crate::console::Sessions,
 }
 
 /// Who is on the other end of a connection.
@@ -126,6 +128,9 @@ impl Api {
         let remote = peer.remote;
         let method = req.method().as_str().to_owned();
         let path = req.uri().path().to_owned();
+        if crate::console::is_console(&path) {
+            return crate::console::handle(self, req).await;
+        }
         let result = if websocket::is_upgrade(&req) {
             websocket::accept(self, req, peer)
         } else {

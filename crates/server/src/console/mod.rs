@@ -1,0 +1,227 @@
+//! The web console at `/console` on the HTTPS API listener: server-rendered
+//! HTML (maud templates, compiled into the binary), one embedded stylesheet,
+//! no JavaScript build step and no third-party assets.
+//!
+//! Access: log in with the admin credentials (access key ID and secret, as
+//! in `<data_dir>/credentials`); the session is a random token in a
+//! `Secure; HttpOnly; SameSite=Strict` cookie scoped to `/console`, kept in
+//! memory for 12 hours. State-changing forms carry the session's CSRF token
+//! as well. Nothing but the login page and the stylesheet is served without
+//! a session.
+
+mod pages;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use tracing::info;
+
+use crate::api::Api;
+
+/// How long a console session lasts.
+const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+const COOKIE: &str = "kumo_session";
+const CSS: &str = include_str!("console.css");
+const FAVICON: &str = "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'>\
+<path fill='#2457d6' d='M9 26a7 7 0 0 1-.6-14A9 9 0 0 1 26 13a6.5 6.5 0 0 1-1 13z'/></svg>";
+
+/// Logged-in browsers.
+#[derive(Default)]
+pub struct Sessions {
+    by_token: Mutex<HashMap<String, Session>>,
+}
+
+#[derive(Clone)]
+struct Session {
+    expires: Instant,
+    csrf: String,
+}
+
+impl Sessions {
+    fn lookup(&self, token: &str) -> Option<Session> {
+        let mut m = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        m.retain(|_, s| s.expires > now);
+        m.get(token).cloned()
+    }
+
+    fn create(&self) -> std::io::Result<String> {
+        let token = random_hex(32)?;
+        let csrf = random_hex(16)?;
+        let mut m = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
+        m.insert(
+            token.clone(),
+            Session {
+                expires: Instant::now() + SESSION_TTL,
+                csrf,
+            },
+        );
+        Ok(token)
+    }
+
+    fn remove(&self, token: &str) {
+        let mut m = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
+        m.remove(token);
+    }
+}
+
+fn random_hex(n: usize) -> std::io::Result<String> {
+    let mut b = vec![0u8; n];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut b)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// Whether a request is for the console.
+pub fn is_console(path: &str) -> bool {
+    path == "/console" || path.starts_with("/console/")
+}
+
+/// Serve one console request.
+pub async fn handle(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let token = cookie(&req, COOKIE);
+    let session = token.as_deref().and_then(|t| api.console.lookup(t));
+    match (method.as_str(), path.as_str()) {
+        ("GET", "/console/console.css") => {
+            respond(200, "text/css; charset=utf-8", CSS.as_bytes().to_vec(), &[])
+        }
+        ("GET", "/console/favicon.svg") => {
+            respond(200, "image/svg+xml", FAVICON.as_bytes().to_vec(), &[])
+        }
+        ("GET", "/console/login") => html(200, pages::login(None)),
+        ("POST", "/console/login") => {
+            let form = read_form(req).await;
+            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            let ok = {
+                let c = api.credentials.read().unwrap_or_else(|e| e.into_inner());
+                constant_eq(get("access_key_id").unwrap_or("").trim(), &c.access_key_id)
+                    & constant_eq(get("secret").unwrap_or("").trim(), &c.secret_access_key)
+            };
+            if !ok {
+                info!("console login refused: wrong access key ID or secret");
+                return html(
+                    401,
+                    pages::login(Some("Wrong access key ID or secret access key.")),
+                );
+            }
+            match api.console.create() {
+                Ok(token) => {
+                    info!("console login");
+                    let cookie = format!(
+                        "{COOKIE}={token}; Path=/console; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+                        SESSION_TTL.as_secs()
+                    );
+                    redirect("/console", &[("set-cookie", cookie.as_str())])
+                }
+                Err(e) => html(
+                    500,
+                    pages::message("Cannot start a session", &e.to_string()),
+                ),
+            }
+        }
+        _ if session.is_none() => redirect("/console/login", &[]),
+        ("POST", "/console/logout") => {
+            let s = session.expect("checked above");
+            let form = read_form(req).await;
+            if !form
+                .iter()
+                .any(|(k, v)| k == "csrf" && constant_eq(v, &s.csrf))
+            {
+                return html(
+                    403,
+                    pages::message("Forbidden", "The form's token is not this session's."),
+                );
+            }
+            if let Some(t) = &token {
+                api.console.remove(t);
+            }
+            let clear =
+                format!("{COOKIE}=; Path=/console; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
+            redirect("/console/login", &[("set-cookie", clear.as_str())])
+        }
+        ("GET", "/console") | ("GET", "/console/") => {
+            let s = session.expect("checked above");
+            html(200, pages::overview(api, &s.csrf))
+        }
+        _ => {
+            let s = session.expect("checked above");
+            html(404, pages::not_found(&s.csrf, &path))
+        }
+    }
+}
+
+fn cookie(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// An `application/x-www-form-urlencoded` body (at most 64 KiB).
+async fn read_form(req: Request<Incoming>) -> Vec<(String, String)> {
+    let body = match Limited::new(req.into_body(), 64 * 1024).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Vec::new(),
+    };
+    let text = String::from_utf8_lossy(&body);
+    text.split('&')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let dec = |s: &str| crate::api::ops::percent_decode(&s.replace('+', " "));
+            Some((dec(k)?, dec(v)?))
+        })
+        .collect()
+}
+
+fn constant_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn html(status: u16, page: maud::Markup) -> Response<Full<Bytes>> {
+    respond(
+        status,
+        "text/html; charset=utf-8",
+        page.into_string().into_bytes(),
+        &[],
+    )
+}
+
+fn redirect(to: &str, extra: &[(&str, &str)]) -> Response<Full<Bytes>> {
+    let mut headers = vec![("location", to)];
+    headers.extend_from_slice(extra);
+    respond(303, "text/plain; charset=utf-8", Vec::new(), &headers)
+}
+
+fn respond(
+    status: u16,
+    content_type: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> Response<Full<Bytes>> {
+    let mut b = Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("cache-control", "no-store")
+        .header("x-content-type-options", "nosniff")
+        .header("referrer-policy", "same-origin")
+        .header(
+            "content-security-policy",
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        );
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
