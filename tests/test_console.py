@@ -134,3 +134,50 @@ def test_issue_8_the_console_needs_a_session_and_a_csrf_token(kumo):
                            {"cookie": cookie, "content-type": "application/x-www-form-urlencoded"})
     assert status == 403
     assert request("GET", "/console", headers={"cookie": cookie})[0] == 200
+
+
+def login(browser, kumo):
+    from selenium.webdriver.common.by import By
+    base = f"https://localhost:{kumo.api_port}"
+    browser.get(f"{base}/console/login")
+    key, secret = kumo.credentials()
+    browser.find_element(By.ID, "access_key_id").send_keys(key)
+    browser.find_element(By.ID, "secret").send_keys(secret)
+    click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    return base
+
+
+def test_issue_8_things_list_search_and_detail(kumo, browser):
+    from selenium.webdriver.common.by import By
+
+    from helpers import make_kit, paho_client
+    d, info = make_kit(kumo, "raspi2")
+    kumo.cli("thing", "create", "pico")
+    kumo.cli("shadow", "update", "raspi2", '{"state":{"desired":{"led":"on"}}}')
+    kumo.cli("shadow", "update", "raspi2", "--name", "config", '{"state":{"reported":{"interval":60}}}')
+    device = paho_client(kumo, 5, "raspi2", transport="tls",
+                         cert=(d / "raspi2.cert.pem", d / "raspi2.private.key"))
+    base = login(browser, kumo)
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "Things"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr")
+    cells = [[td.text for td in r.find_elements(By.TAG_NAME, "td")] for r in rows]
+    assert cells == [["pico", "—", "0", "offline"], ["raspi2", "—", "1", "connected"]]
+    shot(browser, "console-things")
+    # Search.
+    browser.find_element(By.ID, "q").send_keys("ras")
+    click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "form.search button"))
+    assert [r.find_element(By.TAG_NAME, "a").text
+            for r in browser.find_elements(By.CSS_SELECTOR, "tbody tr")] == ["raspi2"]
+    # Detail: certificate, policy, connection, shadows.
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "raspi2"))
+    assert browser.current_url == f"{base}/console/things/raspi2"
+    assert "connected" in browser.find_element(By.TAG_NAME, "h1").text
+    cert_row = browser.find_element(By.CSS_SELECTOR, "tbody tr").text
+    assert info["certificateId"][:16] in cert_row and "ACTIVE" in cert_row and "raspi2-Policy" in cert_row
+    shadows = [s.text for s in browser.find_elements(By.CSS_SELECTOR, "section.shadow")]
+    assert shadows[0].startswith("Classic shadow") and '"led": "on"' in shadows[0]
+    assert shadows[1].startswith("Named shadow config") and '"interval": 60' in shadows[1]
+    shot(browser, "console-thing")
+    device.close()
+    browser.get(f"{base}/console/things/ghost")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"

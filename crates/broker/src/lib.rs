@@ -307,6 +307,16 @@ impl Broker {
         Ok(n)
     }
 
+    /// Whether a client with this id is connected now.
+    pub fn is_connected(&self, client_id: &str) -> bool {
+        let sessions = self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        sessions.get(client_id).is_some_and(|s| s.is_connected())
+    }
+
     /// The retained message of `topic`, if there is one (not expired).
     pub fn retained_message(&self, topic: &str) -> Option<RetainedMessage> {
         let retained = self

@@ -187,6 +187,11 @@ impl Registry {
         }
     }
 
+    /// Every thing, by name.
+    pub fn things(&self) -> impl Iterator<Item = &Thing> {
+        self.things.values()
+    }
+
     pub fn thing(&self, name: &str) -> Option<&Thing> {
         self.things.get(name)
     }

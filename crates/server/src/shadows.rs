@@ -142,6 +142,27 @@ impl ShadowService {
         })
     }
 
+    /// `thing`'s shadows that exist — classic first, then named by name —
+    /// each as its GET document.
+    pub fn documents_of(&self, thing: &str) -> Vec<(Option<String>, Vec<u8>)> {
+        let now = (self.inner.clock)();
+        let shadows = lock(&self.inner.shadows);
+        let mut out: Vec<(Option<String>, Vec<u8>)> = shadows
+            .iter()
+            .filter(|(k, _)| &*k.thing == thing)
+            .filter_map(|(k, slot)| {
+                let s = lock(slot);
+                let doc = s.shadow.document.as_ref()?;
+                Some((
+                    k.name.as_deref().map(str::to_owned),
+                    kumo_shadow::get_document(doc, s.shadow.version, None, now),
+                ))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// How many shadows exist (deleted ones not counted).
     pub fn count(&self) -> usize {
         let shadows = lock(&self.inner.shadows);

@@ -149,11 +149,34 @@ pub async fn handle(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> 
             let s = session.expect("checked above");
             html(200, pages::overview(api, &s.csrf))
         }
+        ("GET", "/console/things") => {
+            let s = session.expect("checked above");
+            let q = query_param(&req, "q").unwrap_or_default();
+            html(200, pages::things(api, &s.csrf, &q))
+        }
+        ("GET", p) if p.starts_with("/console/things/") => {
+            let s = session.expect("checked above");
+            let name =
+                crate::api::ops::percent_decode(&p["/console/things/".len()..]).unwrap_or_default();
+            match pages::thing(api, &s.csrf, &name) {
+                Some(page) => html(200, page),
+                None => html(404, pages::not_found(&s.csrf, &path)),
+            }
+        }
         _ => {
             let s = session.expect("checked above");
             html(404, pages::not_found(&s.csrf, &path))
         }
     }
+}
+
+fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.uri().query().and_then(|q| {
+        q.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k == name).then(|| crate::api::ops::percent_decode(&v.replace('+', " ")))?
+        })
+    })
 }
 
 fn cookie(req: &Request<Incoming>, name: &str) -> Option<String> {

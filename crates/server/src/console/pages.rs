@@ -22,6 +22,7 @@ fn layout(title: &str, csrf: Option<&str>, body: Markup) -> Markup {
                     @if let Some(csrf) = csrf {
                         nav aria-label="Main" {
                             a href="/console" aria-current=[(title == "Overview").then_some("page")] { "Overview" }
+                            a href="/console/things" aria-current=[(title == "Things" || title.starts_with("Thing ")).then_some("page")] { "Things" }
                         }
                         form.logout method="post" action="/console/logout" {
                             input type="hidden" name="csrf" value=(csrf);
@@ -128,4 +129,136 @@ pub fn not_found(csrf: &str, path: &str) -> Markup {
             p { "There is no console page at " code { (path) } ". " a href="/console" { "Back to the overview" } "." }
         },
     )
+}
+
+pub fn things(api: &Api, csrf: &str, query: &str) -> Markup {
+    let q = query.trim().to_lowercase();
+    let rows: Vec<(String, Option<String>, usize, bool)> = api.registry.read(|r| {
+        r.things()
+            .filter(|t| q.is_empty() || t.name.as_str().to_lowercase().contains(&q))
+            .map(|t| {
+                (
+                    t.name.to_string(),
+                    t.type_name.as_ref().map(ToString::to_string),
+                    r.principals_of(&t.name).count(),
+                    false,
+                )
+            })
+            .collect()
+    });
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|(n, ty, certs, _)| {
+            let connected = api.broker.is_connected(&n);
+            (n, ty, certs, connected)
+        })
+        .collect();
+    layout(
+        "Things",
+        Some(csrf),
+        html! {
+            h1 { "Things" }
+            form.search method="get" action="/console/things" role="search" {
+                label for="q" { "Search things" }
+                input id="q" name="q" type="search" value=(query) placeholder="Name contains…";
+                button type="submit" { "Search" }
+            }
+            @if rows.is_empty() {
+                p.hint { @if q.is_empty() { "No things yet. " code { "kumo kit NAME" } " makes one with its certificate and policy." } @else { "No thing matches." } }
+            } @else {
+                table {
+                    thead { tr { th { "Name" } th { "Type" } th { "Certificates" } th { "Connection" } } }
+                    tbody {
+                        @for (name, ty, certs, connected) in &rows {
+                            tr {
+                                td { a href={ "/console/things/" (name) } { (name) } }
+                                td { (ty.as_deref().unwrap_or("—")) }
+                                td { (certs) }
+                                td { @if *connected { span.badge.good { "connected" } } @else { span.badge { "offline" } } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub fn thing(api: &Api, csrf: &str, name: &str) -> Option<Markup> {
+    struct Cert {
+        id: String,
+        status: &'static str,
+        policies: Vec<String>,
+    }
+    let (attributes, type_name, version, certs) = api.registry.read(|r| {
+        let t = r.thing(name)?;
+        let certs: Vec<Cert> = r
+            .principals_of(&t.name)
+            .filter_map(|id| {
+                let c = r.certificate(id)?;
+                let arn = format!(
+                    "arn:aws:iot:{}:{}:cert/{}",
+                    r.arn().region,
+                    r.arn().account,
+                    id
+                );
+                Some(Cert {
+                    id: id.to_string(),
+                    status: c.status.as_str(),
+                    policies: r.policies_of(&arn).map(|p| p.name.to_string()).collect(),
+                })
+            })
+            .collect();
+        Some((
+            t.attributes.clone(),
+            t.type_name.as_ref().map(ToString::to_string),
+            t.version,
+            certs,
+        ))
+    })?;
+    let connected = api.broker.is_connected(name);
+    let shadows = api.shadows.documents_of(name);
+    let title = format!("Thing {name}");
+    Some(layout(
+        &title,
+        Some(csrf),
+        html! {
+            p.crumbs { a href="/console/things" { "Things" } " / " (name) }
+            h1 { (name) " "
+                @if connected { span.badge.good { "connected" } } @else { span.badge { "offline" } } }
+            dl.facts {
+                dt { "Type" } dd { (type_name.as_deref().unwrap_or("—")) }
+                dt { "Version" } dd { (version) }
+            }
+            h2 { "Attributes" }
+            @if attributes.is_empty() { p.hint { "None." } } @else {
+                table { thead { tr { th { "Name" } th { "Value" } } }
+                    tbody { @for (k, v) in &attributes { tr { td { (k) } td { (v) } } } } }
+            }
+            h2 { "Certificates" }
+            @if certs.is_empty() { p.hint { "No certificate is attached: the device cannot connect as this thing." } } @else {
+                table { thead { tr { th { "Certificate ID" } th { "Status" } th { "Policies" } } }
+                    tbody { @for c in &certs { tr {
+                        td { code { (c.id.get(..16).unwrap_or(&c.id)) "…" } }
+                        td { span.badge.good[c.status == "ACTIVE"] { (c.status) } }
+                        td { @if c.policies.is_empty() { "—" } @else { (c.policies.join(", ")) } }
+                    } } } }
+            }
+            h2 { "Shadows" }
+            @if shadows.is_empty() { p.hint { "No shadow yet." } } @else {
+                @for (shadow, doc) in &shadows {
+                    section.shadow {
+                        h3 { @match shadow { Some(n) => { "Named shadow " code { (n) } }, None => { "Classic shadow" } } }
+                        pre { (pretty(doc)) }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+fn pretty(doc: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(doc)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| String::from_utf8_lossy(doc).into_owned())
 }
