@@ -154,6 +154,59 @@ pub async fn handle(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> 
             let q = query_param(&req, "q").unwrap_or_default();
             html(200, pages::things(api, &s.csrf, &q))
         }
+        (m @ ("GET" | "POST"), p)
+            if p.starts_with("/console/things/") && p.ends_with("/shadow") =>
+        {
+            let s = session.expect("checked above");
+            let thing = crate::api::ops::percent_decode(
+                &p["/console/things/".len()..p.len() - "/shadow".len()],
+            )
+            .unwrap_or_default();
+            let name = query_param(&req, "name").filter(|n| !n.is_empty());
+            if kumo_model::ThingName::new(&thing).is_err()
+                || name
+                    .as_deref()
+                    .is_some_and(|n| kumo_shadow::ShadowName::new(n).is_err())
+            {
+                return html(404, pages::not_found(&s.csrf, &path));
+            }
+            if m == "GET" {
+                let saved = query_param(&req, "saved").is_some();
+                let msg = saved.then_some(("Saved.", true));
+                return html(
+                    200,
+                    pages::shadow(api, &s.csrf, &thing, name.as_deref(), msg, None),
+                );
+            }
+            let form = read_form(req).await;
+            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            if !get("csrf").is_some_and(|c| constant_eq(&c, &s.csrf)) {
+                return html(
+                    403,
+                    pages::message("Forbidden", "The form's token is not this session's."),
+                );
+            }
+            let draft = get("desired").unwrap_or_default();
+            let version: u64 = get("version").and_then(|v| v.parse().ok()).unwrap_or(0);
+            match edit_desired(api, &thing, name.as_deref(), &draft, version).await {
+                Ok(()) => {
+                    let to = pages::shadow_href(&thing, name.as_deref());
+                    let sep = if to.contains('?') { '&' } else { '?' };
+                    redirect(&format!("{to}{sep}saved=1"), &[])
+                }
+                Err(e) => html(
+                    409,
+                    pages::shadow(
+                        api,
+                        &s.csrf,
+                        &thing,
+                        name.as_deref(),
+                        Some((&e, false)),
+                        Some(&draft),
+                    ),
+                ),
+            }
+        }
         ("GET", p) if p.starts_with("/console/things/") => {
             let s = session.expect("checked above");
             let name =
@@ -247,4 +300,89 @@ fn respond(
     }
     b.body(Full::new(Bytes::from(body)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// Replace the shadow's desired state with `draft` (a JSON object), as read
+/// at `version`: keys no longer there are sent as null (deleted), so the
+/// document ends up exactly as edited; a concurrent change is a conflict.
+async fn edit_desired(
+    api: &Api,
+    thing: &str,
+    name: Option<&str>,
+    draft: &str,
+    version: u64,
+) -> Result<(), String> {
+    let new: serde_json::Value =
+        serde_json::from_str(draft).map_err(|e| format!("Not JSON: {e}"))?;
+    if !new.is_object() {
+        return Err("Desired state must be a JSON object.".into());
+    }
+    let current = api
+        .shadows
+        .documents_of(thing)
+        .into_iter()
+        .find(|(n, _)| n.as_deref() == name)
+        .and_then(|(_, d)| serde_json::from_slice::<serde_json::Value>(&d).ok());
+    let old = current
+        .as_ref()
+        .map(|d| d["state"]["desired"].clone())
+        .unwrap_or(serde_json::Value::Null);
+    let mut request = serde_json::json!({ "state": { "desired": replacement(&old, &new) } });
+    if current.is_some() {
+        request["version"] = serde_json::json!(version);
+    }
+    let payload = Bytes::from(serde_json::to_vec(&request).unwrap_or_default());
+    api.shadows
+        .execute(thing, name, kumo_shadow::Operation::Update, payload)
+        .await
+        .map(drop)
+        .map_err(|e| {
+            if e.code == 409 {
+                "Version conflict: the shadow changed since this page was loaded. \
+                 Your edit is below; the state above is the current one."
+                    .to_owned()
+            } else {
+                format!("{} {}", e.code, e.message)
+            }
+        })
+}
+
+/// The update that turns `old` into `new` under the shadow's merge rules:
+/// `new`, plus null for every key of `old` that `new` lacks (recursively).
+fn replacement(old: &serde_json::Value, new: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in n {
+                out.insert(k.clone(), replacement(o.get(k).unwrap_or(&Value::Null), v));
+            }
+            for k in o.keys() {
+                if !n.contains_key(k) {
+                    out.insert(k.clone(), Value::Null);
+                }
+            }
+            Value::Object(out)
+        }
+        (_, v) => v.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn an_edit_deletes_what_was_removed() {
+        let old = json!({"led": "on", "fan": {"speed": 2, "mode": "auto"}, "keep": 1});
+        let new = json!({"led": "off", "fan": {"speed": 3}, "keep": 1});
+        assert_eq!(
+            super::replacement(&old, &new),
+            json!({"led": "off", "fan": {"speed": 3, "mode": null}, "keep": 1})
+        );
+        assert_eq!(
+            super::replacement(&serde_json::Value::Null, &json!({"a": 1})),
+            json!({"a": 1})
+        );
+    }
 }

@@ -249,6 +249,7 @@ pub fn thing(api: &Api, csrf: &str, name: &str) -> Option<Markup> {
                 @for (shadow, doc) in &shadows {
                     section.shadow {
                         h3 { @match shadow { Some(n) => { "Named shadow " code { (n) } }, None => { "Classic shadow" } } }
+                        p { a.button href=(shadow_href(name, shadow.as_deref())) { "View and edit" } }
                         pre { (pretty(doc)) }
                     }
                 }
@@ -261,4 +262,81 @@ fn pretty(doc: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(doc)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| String::from_utf8_lossy(doc).into_owned())
+}
+
+pub fn shadow_href(thing: &str, shadow: Option<&str>) -> String {
+    match shadow {
+        Some(n) => format!("/console/things/{thing}/shadow?name={n}"),
+        None => format!("/console/things/{thing}/shadow"),
+    }
+}
+
+/// One shadow: desired, reported and delta side by side, and a form to
+/// edit desired (with the version it was read at).
+pub fn shadow(
+    api: &Api,
+    csrf: &str,
+    thing: &str,
+    name: Option<&str>,
+    message: Option<(&str, bool)>,
+    draft: Option<&str>,
+) -> Markup {
+    let doc = api
+        .shadows
+        .documents_of(thing)
+        .into_iter()
+        .find(|(n, _)| n.as_deref() == name)
+        .and_then(|(_, d)| serde_json::from_slice::<serde_json::Value>(&d).ok());
+    let section = |k: &str| {
+        doc.as_ref()
+            .and_then(|d| d["state"].get(k))
+            .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
+    };
+    let version = doc
+        .as_ref()
+        .and_then(|d| d["version"].as_u64())
+        .unwrap_or(0);
+    let desired = section("desired");
+    let label = match name {
+        Some(n) => format!("Named shadow {n}"),
+        None => "Classic shadow".to_owned(),
+    };
+    let title = format!("Thing {thing} shadow");
+    layout(
+        &title,
+        Some(csrf),
+        html! {
+            p.crumbs { a href="/console/things" { "Things" } " / " a href={ "/console/things/" (thing) } { (thing) } " / " (label) }
+            h1 { (label) }
+            @if let Some((text, ok)) = message {
+                p.error[!ok].saved[ok] role="status" { (text) }
+            }
+            @if doc.is_none() {
+                p.hint { "This shadow does not exist yet: saving desired state below creates it." }
+            } @else {
+                p.hint { "Version " strong { (version) } ". Devices get the delta on " code { "…/update/delta" } "." }
+            }
+            div.columns {
+                @for (k, heading) in [("desired", "Desired"), ("reported", "Reported"), ("delta", "Delta")] {
+                    section.column aria-label=(heading) {
+                        h2 { (heading) }
+                        @match section(k) {
+                            Some(j) => pre data-section=(k) { (j) },
+                            None => p.hint data-section=(k) { "—" },
+                        }
+                    }
+                }
+            }
+            h2 { "Edit desired state" }
+            form.editor method="post" action=(shadow_href(thing, name)) {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="version" value=(version);
+                label for="desired" { "Desired (JSON object; keys you remove are deleted)" }
+                textarea id="desired" name="desired" rows="10" spellcheck="false" {
+                    (draft.map(str::to_owned).or(desired).unwrap_or_else(|| "{}".to_owned()))
+                }
+                button.primary type="submit" { "Save desired state" }
+            }
+        },
+    )
 }
