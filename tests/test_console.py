@@ -226,3 +226,31 @@ def test_issue_8_shadow_view_and_desired_editor(kumo, browser):
     assert "Version conflict" in browser.find_element(By.CSS_SELECTOR, "[role=status]").text
     assert browser.find_element(By.ID, "desired").get_attribute("value") == '{"fan": 4}'
     shot(browser, "console-shadow-conflict")
+
+
+def test_issue_8_certificates_can_be_deactivated_and_revoked(kumo, browser):
+    from selenium.webdriver.common.by import By
+
+    from helpers import make_kit, raw_client
+    d, info = make_kit(kumo, "raspi2")
+    cert_id = info["certificateId"]
+    device = raw_client(kumo, 5, "raspi2", transport="tls",
+                        cert=(d / "raspi2.cert.pem", d / "raspi2.private.key"))
+    login(browser, kumo)
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "Certificates"))
+
+    def row():
+        return browser.find_element(By.CSS_SELECTOR, f"tr[data-certificate='{cert_id}']")
+
+    assert "ACTIVE" in row().text and "raspi2" in row().text and "raspi2-Policy" in row().text
+    shot(browser, "console-certificates")
+    click_and_load(browser, row().find_element(By.XPATH, ".//button[text()='Deactivate']"))
+    assert "is now INACTIVE" in browser.find_element(By.CSS_SELECTOR, "[role=status]").text
+    assert "INACTIVE" in row().text
+    # The device's connection was closed at once (MQTT 5: DISCONNECT 0x87).
+    packets = device.wait_closed()
+    assert any(p.name == "DISCONNECT" and p.reason == 0x87 for p in packets), packets
+    click_and_load(browser, row().find_element(By.XPATH, ".//button[text()='Activate']"))
+    assert "ACTIVE" in row().text
+    click_and_load(browser, row().find_element(By.XPATH, ".//button[text()='Revoke']"))
+    assert "REVOKED" in row().text and not row().find_elements(By.TAG_NAME, "button")

@@ -196,6 +196,11 @@ impl Registry {
         self.things.get(name)
     }
 
+    /// Every device certificate, by id.
+    pub fn certificates(&self) -> impl Iterator<Item = &Certificate> {
+        self.certs.values()
+    }
+
     pub fn certificate(&self, id: &CertificateId) -> Option<&Certificate> {
         self.certs.get(id)
     }

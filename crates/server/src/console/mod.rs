@@ -149,6 +149,56 @@ pub async fn handle(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> 
             let s = session.expect("checked above");
             html(200, pages::overview(api, &s.csrf))
         }
+        ("GET", "/console/certificates") => {
+            let s = session.expect("checked above");
+            html(200, pages::certificates(api, &s.csrf, None))
+        }
+        ("POST", "/console/certificates") => {
+            let s = session.expect("checked above");
+            let form = read_form(req).await;
+            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            if !get("csrf").is_some_and(|c| constant_eq(&c, &s.csrf)) {
+                return html(
+                    403,
+                    pages::message("Forbidden", "The form's token is not this session's."),
+                );
+            }
+            let (id, status) = (
+                get("id").unwrap_or_default(),
+                get("status").unwrap_or_default(),
+            );
+            let request = kumo_registry::api::Request::from_json(serde_json::json!({
+                "op": "UpdateCertificate", "certificateId": id, "newStatus": status,
+            }));
+            let result = match request {
+                Ok(r) => api.registry.execute_for(r, &api.broker).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(_) => html(
+                    200,
+                    pages::certificates(
+                        api,
+                        &s.csrf,
+                        Some((
+                            &format!(
+                                "Certificate {}… is now {status}.",
+                                id.get(..16).unwrap_or(&id)
+                            ),
+                            true,
+                        )),
+                    ),
+                ),
+                Err(e) => html(
+                    e.http_status(),
+                    pages::certificates(
+                        api,
+                        &s.csrf,
+                        Some((&format!("{}: {}", e.aws_type(), e.message()), false)),
+                    ),
+                ),
+            }
+        }
         ("GET", "/console/things") => {
             let s = session.expect("checked above");
             let q = query_param(&req, "q").unwrap_or_default();

@@ -23,6 +23,7 @@ fn layout(title: &str, csrf: Option<&str>, body: Markup) -> Markup {
                         nav aria-label="Main" {
                             a href="/console" aria-current=[(title == "Overview").then_some("page")] { "Overview" }
                             a href="/console/things" aria-current=[(title == "Things" || title.starts_with("Thing ")).then_some("page")] { "Things" }
+                            a href="/console/certificates" aria-current=[(title == "Certificates").then_some("page")] { "Certificates" }
                         }
                         form.logout method="post" action="/console/logout" {
                             input type="hidden" name="csrf" value=(csrf);
@@ -339,4 +340,98 @@ pub fn shadow(
             }
         },
     )
+}
+
+pub fn certificates(api: &Api, csrf: &str, message: Option<(&str, bool)>) -> Markup {
+    struct Row {
+        id: String,
+        status: &'static str,
+        things: Vec<String>,
+        policies: Vec<String>,
+        not_after: i64,
+    }
+    let rows: Vec<Row> = api.registry.read(|r| {
+        let mut rows: Vec<(u64, Row)> = r
+            .certificates()
+            .map(|c| {
+                let arn = format!(
+                    "arn:aws:iot:{}:{}:cert/{}",
+                    r.arn().region,
+                    r.arn().account,
+                    c.id
+                );
+                (
+                    c.created_at,
+                    Row {
+                        id: c.id.to_string(),
+                        status: c.status.as_str(),
+                        things: r.things_of(&c.id).map(ToString::to_string).collect(),
+                        policies: r.policies_of(&arn).map(|p| p.name.to_string()).collect(),
+                        not_after: c.not_after,
+                    },
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        rows.into_iter().map(|(_, r)| r).collect()
+    });
+    layout(
+        "Certificates",
+        Some(csrf),
+        html! {
+            h1 { "Certificates" }
+            @if let Some((text, ok)) = message {
+                p.error[!ok].saved[ok] role="status" { (text) }
+            }
+            @if rows.is_empty() {
+                p.hint { "No certificates yet. " code { "kumo kit NAME" } " or " code { "kumo cert create" } " makes one." }
+            } @else {
+                table {
+                    thead { tr { th { "Certificate ID" } th { "Status" } th { "Things" } th { "Policies" } th { "Expires" } th { "Change status" } } }
+                    tbody {
+                        @for c in &rows {
+                            tr data-certificate=(c.id) {
+                                td { code title=(c.id) { (c.id.get(..16).unwrap_or(&c.id)) "…" } }
+                                td { span.badge.good[c.status == "ACTIVE"] { (c.status) } }
+                                td { @if c.things.is_empty() { "—" } @else { (c.things.join(", ")) } }
+                                td { @if c.policies.is_empty() { "—" } @else { (c.policies.join(", ")) } }
+                                td { (date(c.not_after)) }
+                                td.actions {
+                                    @if c.status != "REVOKED" {
+                                        form method="post" action="/console/certificates" {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            input type="hidden" name="id" value=(c.id);
+                                            @if c.status == "ACTIVE" {
+                                                button name="status" value="INACTIVE" { "Deactivate" }
+                                            } @else {
+                                                button name="status" value="ACTIVE" { "Activate" }
+                                            }
+                                            button.danger name="status" value="REVOKED" { "Revoke" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                p.hint { "Deactivating or revoking closes the certificate's connections at once. Revoking cannot be undone." }
+            }
+        },
+    )
+}
+
+/// `2027-11-23` from Unix seconds (UTC).
+fn date(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
 }
