@@ -372,7 +372,7 @@ pub fn certificates(api: &Api, csrf: &str, message: Option<(&str, bool)>) -> Mar
                 )
             })
             .collect();
-        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.0));
         rows.into_iter().map(|(_, r)| r).collect()
     });
     layout(
