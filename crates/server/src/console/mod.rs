@@ -128,15 +128,8 @@ pub async fn handle(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> 
         _ if session.is_none() => redirect("/console/login", &[]),
         ("POST", "/console/logout") => {
             let s = session.expect("checked above");
-            let form = read_form(req).await;
-            if !form
-                .iter()
-                .any(|(k, v)| k == "csrf" && constant_eq(v, &s.csrf))
-            {
-                return html(
-                    403,
-                    pages::message("Forbidden", "The form's token is not this session's."),
-                );
+            if let Err(refused) = checked_form(req, &s).await {
+                return refused;
             }
             if let Some(t) = &token {
                 api.console.remove(t);
@@ -155,14 +148,11 @@ pub async fn handle(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> 
         }
         ("POST", "/console/certificates") => {
             let s = session.expect("checked above");
-            let form = read_form(req).await;
-            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-            if !get("csrf").is_some_and(|c| constant_eq(&c, &s.csrf)) {
-                return html(
-                    403,
-                    pages::message("Forbidden", "The form's token is not this session's."),
-                );
-            }
+            let form = match checked_form(req, &s).await {
+                Ok(f) => f,
+                Err(refused) => return refused,
+            };
+            let get = |k: &str| form.get(k);
             let (id, status) = (
                 get("id").unwrap_or_default(),
                 get("status").unwrap_or_default(),
@@ -228,14 +218,11 @@ pub async fn handle(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> 
                     pages::shadow(api, &s.csrf, &thing, name.as_deref(), msg, None),
                 );
             }
-            let form = read_form(req).await;
-            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-            if !get("csrf").is_some_and(|c| constant_eq(&c, &s.csrf)) {
-                return html(
-                    403,
-                    pages::message("Forbidden", "The form's token is not this session's."),
-                );
-            }
+            let form = match checked_form(req, &s).await {
+                Ok(f) => f,
+                Err(refused) => return refused,
+            };
+            let get = |k: &str| form.get(k);
             let draft = get("desired").unwrap_or_default();
             let version: u64 = get("version").and_then(|v| v.parse().ok()).unwrap_or(0);
             match edit_desired(api, &thing, name.as_deref(), &draft, version).await {
@@ -291,6 +278,30 @@ fn cookie(req: &Request<Incoming>, name: &str) -> Option<String> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
+}
+
+/// A posted form.
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// A posted form that carries the session's CSRF token, or the 403 answer.
+async fn checked_form(req: Request<Incoming>, s: &Session) -> Result<Form, Response<Full<Bytes>>> {
+    let form = Form(read_form(req).await);
+    match form.get("csrf") {
+        Some(c) if constant_eq(&c, &s.csrf) => Ok(form),
+        _ => Err(html(
+            403,
+            pages::message("Forbidden", "The form's token is not this session's."),
+        )),
+    }
 }
 
 /// An `application/x-www-form-urlencoded` body (at most 64 KiB).
