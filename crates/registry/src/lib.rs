@@ -196,6 +196,11 @@ impl Registry {
         self.things.get(name)
     }
 
+    /// Every policy, by name.
+    pub fn policies(&self) -> impl Iterator<Item = &Policy> {
+        self.policies.values()
+    }
+
     /// Every device certificate, by id.
     pub fn certificates(&self) -> impl Iterator<Item = &Certificate> {
         self.certs.values()

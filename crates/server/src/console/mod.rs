@@ -189,6 +189,38 @@ pub async fn handle(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> 
                 ),
             }
         }
+        ("GET", "/console/policies") => {
+            let s = session.expect("checked above");
+            html(200, pages::policies(api, &s.csrf))
+        }
+        (m @ ("GET" | "POST"), p) if p.starts_with("/console/policies/") => {
+            let s = session.expect("checked above");
+            let name = crate::api::ops::percent_decode(&p["/console/policies/".len()..])
+                .unwrap_or_default();
+            if m == "GET" {
+                return match pages::policy(api, &s.csrf, &name, None, None) {
+                    Some(page) => html(200, page),
+                    None => html(404, pages::not_found(&s.csrf, &path)),
+                };
+            }
+            let form = match checked_form(req, &s).await {
+                Ok(f) => f,
+                Err(refused) => return refused,
+            };
+            let draft = form.get("document").unwrap_or_default();
+            let (status, msg) = match save_policy_version(api, &name, &draft).await {
+                Ok(v) => (
+                    200,
+                    (format!("Saved as version {v}, now the default."), true),
+                ),
+                Err(e) => (400, (e, false)),
+            };
+            let draft = (!msg.1).then_some(draft.as_str());
+            match pages::policy(api, &s.csrf, &name, Some((&msg.0, msg.1)), draft) {
+                Some(page) => html(status, page),
+                None => html(404, pages::not_found(&s.csrf, &path)),
+            }
+        }
         ("GET", "/console/things") => {
             let s = session.expect("checked above");
             let q = query_param(&req, "q").unwrap_or_default();
@@ -361,6 +393,23 @@ fn respond(
     }
     b.body(Full::new(Bytes::from(body)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// CreatePolicyVersion (as the new default) with the edited document. A
+/// refused document says where: AWS's message names the element, and for
+/// text that is not JSON the line and column.
+async fn save_policy_version(api: &Api, name: &str, document: &str) -> Result<String, String> {
+    let request = kumo_registry::api::Request::from_json(serde_json::json!({
+        "op": "CreatePolicyVersion", "policyName": name, "policyDocument": document,
+        "setAsDefault": true,
+    }))
+    .map_err(|e| e.message())?;
+    let out = api
+        .registry
+        .execute_for(request, &api.broker)
+        .await
+        .map_err(|e| format!("{}: {}", e.aws_type(), e.message()))?;
+    Ok(out["policyVersionId"].as_str().unwrap_or("?").to_owned())
 }
 
 /// Replace the shadow's desired state with `draft` (a JSON object), as read

@@ -24,6 +24,7 @@ fn layout(title: &str, csrf: Option<&str>, body: Markup) -> Markup {
                             a href="/console" aria-current=[(title == "Overview").then_some("page")] { "Overview" }
                             a href="/console/things" aria-current=[(title == "Things" || title.starts_with("Thing ")).then_some("page")] { "Things" }
                             a href="/console/certificates" aria-current=[(title == "Certificates").then_some("page")] { "Certificates" }
+                            a href="/console/policies" aria-current=[(title == "Policies" || title.starts_with("Policy ")).then_some("page")] { "Policies" }
                         }
                         form.logout method="post" action="/console/logout" {
                             input type="hidden" name="csrf" value=(csrf);
@@ -434,6 +435,90 @@ fn date(unix: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+pub fn policies(api: &Api, csrf: &str) -> Markup {
+    let rows: Vec<(String, u32, usize, usize)> = api.registry.read(|r| {
+        r.policies()
+            .map(|p| {
+                (
+                    p.name.to_string(),
+                    p.default_version,
+                    p.versions.len(),
+                    r.targets_of(&p.name).count(),
+                )
+            })
+            .collect()
+    });
+    layout(
+        "Policies",
+        Some(csrf),
+        html! {
+            h1 { "Policies" }
+            @if rows.is_empty() {
+                p.hint { "No policies yet. " code { "kumo kit NAME" } " makes a least-privilege one per thing." }
+            } @else {
+                table {
+                    thead { tr { th { "Name" } th { "Default version" } th { "Versions" } th { "Attached to" } } }
+                    tbody { @for (name, default, versions, targets) in &rows { tr {
+                        td { a href={ "/console/policies/" (name) } { (name) } }
+                        td { (default) } td { (versions) }
+                        td { (targets) " certificate" @if *targets != 1 { "s" } }
+                    } } }
+                }
+            }
+        },
+    )
+}
+
+/// One policy: its default document, versions, targets, and an editor that
+/// saves a new default version (validated as AWS does).
+pub fn policy(
+    api: &Api,
+    csrf: &str,
+    name: &str,
+    message: Option<(&str, bool)>,
+    draft: Option<&str>,
+) -> Option<Markup> {
+    let (default, versions, document, targets) = api.registry.read(|r| {
+        let p = r.policy(name)?;
+        Some((
+            p.default_version,
+            p.versions.keys().copied().collect::<Vec<_>>(),
+            p.default_document().to_owned(),
+            r.targets_of(&p.name).cloned().collect::<Vec<_>>(),
+        ))
+    })?;
+    let title = format!("Policy {name}");
+    Some(layout(
+        &title,
+        Some(csrf),
+        html! {
+            p.crumbs { a href="/console/policies" { "Policies" } " / " (name) }
+            h1 { (name) }
+            @if let Some((text, ok)) = message {
+                p.error[!ok].saved[ok] role="status" { (text) }
+            }
+            dl.facts {
+                dt { "Default version" } dd { (default) }
+                dt { "Versions" } dd { (versions.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")) }
+                dt { "Attached to" } dd {
+                    @if targets.is_empty() { "nothing" } @else {
+                        @for t in &targets { code { (t.rsplit('/').next().unwrap_or(t).get(..16).unwrap_or(t)) "…" } " " }
+                    }
+                }
+            }
+            h2 { "Edit (saved as a new default version; AWS keeps at most five)" }
+            form.editor method="post" action={ "/console/policies/" (name) } {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="document" { "Policy document" }
+                textarea id="document" name="document" rows="18" spellcheck="false" {
+                    (draft.unwrap_or(&pretty(document.as_bytes())))
+                }
+                button.primary type="submit" { "Save new version" }
+            }
+        },
+    ))
 }
 
 #[cfg(test)]
