@@ -65,9 +65,8 @@ fn generate() -> anyhow::Result<Credentials> {
     const ID: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut random = [0u8; 56];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
-        .context("cannot read /dev/urandom")?;
+    aws_lc_rs::rand::fill(&mut random)
+        .map_err(|_| anyhow!("the system random number generator failed"))?;
     let pick = |alphabet: &[u8], bytes: &[u8]| -> String {
         bytes
             .iter()

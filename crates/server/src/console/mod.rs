@@ -72,7 +72,8 @@ impl Sessions {
 
 fn random_hex(n: usize) -> std::io::Result<String> {
     let mut b = vec![0u8; n];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut b)?;
+    aws_lc_rs::rand::fill(&mut b)
+        .map_err(|_| std::io::Error::other("the system random number generator failed"))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
@@ -353,8 +354,7 @@ async fn read_form(req: Request<Incoming>) -> Vec<(String, String)> {
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
 }
 
 fn html(status: u16, page: maud::Markup) -> Response<Full<Bytes>> {
