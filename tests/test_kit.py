@@ -23,7 +23,7 @@ from helpers import ALPN_MQTT, make_kit, unique
 
 TIMEOUT = 20
 FILES = ["raspi2.cert.pem", "raspi2.private.key", "raspi2.public.key", "raspi2.cert.der",
-         "raspi2.private.key.der", "raspi2-Policy", "root-CA.crt", "start.sh", "pubsub.py",
+         "raspi2.private.key.der", "raspi2-Policy", "root-CA.crt", "start.sh", "pubsub.py", "main.py",
          "README.md"]
 
 
@@ -192,3 +192,67 @@ def test_umqtt_simple_connects_with_the_kit_der_files(kumo):
         assert got == [(b"raspi2/pico", b"hello from umqtt")]
     finally:
         client.disconnect()
+
+
+def test_main_py_runs_unchanged_on_a_micropython_board(kumo):
+    """The kit's main.py as mpremote copies it to a board (main.py, cert/*.der),
+    run by umqtt.simple 1.3.4 under the CPython shim: its JSON reaches a
+    subscriber on raspi2/hello and a command published to raspi2/commands
+    reaches the board."""
+    import shutil
+    import ssl
+    d, _ = make_kit(kumo)
+    board = kumo.workdir / "board"
+    (board / "cert").mkdir(parents=True)
+    for name in ("raspi2.cert.der", "raspi2.private.key.der"):
+        shutil.copy(d / name, board / "cert" / name)
+    shutil.copy(d / "main.py", board / "main.py")
+
+    watcher_dir, _ = make_kit(kumo, label="watcher")
+    ctx = ssl.create_default_context(cafile=str(watcher_dir / "root-CA.crt"))
+    ctx.load_cert_chain(str(watcher_dir / "raspi2.cert.pem"), str(watcher_dir / "raspi2.private.key"))
+    got, cond = [], threading.Condition()
+    c = mqtt_paho.Client(callback_api_version=mqtt_paho.CallbackAPIVersion.VERSION2,
+                         client_id="basicPubSub", protocol=mqtt_paho.MQTTv311)
+    c.tls_set_context(ctx)
+
+    def on_message(client, userdata, msg):
+        with cond:
+            got.append(json.loads(msg.payload))
+            cond.notify_all()
+
+    c.on_message = on_message
+    c.connect("localhost", kumo.tls_port)
+    c.loop_start()
+    subscribed = c.subscribe("raspi2/hello", 1)
+    tests_dir = Path(__file__).resolve().parent
+    boot = (f"import sys; sys.path.insert(0, {str(tests_dir)!r}); import umqtt_shim; "
+            "umqtt_shim.install(); exec(open('main.py').read())")
+    board_proc = subprocess.Popen([sys.executable, "-u", "-c", boot], cwd=board,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines, line_cond = [], threading.Condition()
+
+    def read_board():
+        for line in board_proc.stdout:
+            with line_cond:
+                lines.append(line.rstrip())
+                line_cond.notify_all()
+
+    threading.Thread(target=read_board, daemon=True).start()
+    try:
+        assert subscribed[0] == mqtt_paho.MQTT_ERR_SUCCESS
+        with cond:
+            assert cond.wait_for(lambda: got, TIMEOUT), f"nothing on raspi2/hello; board: {lines}"
+        assert got[0]["message"] == "Hello from MicroPython"
+        assert got[0]["sequence"] >= 1
+        with line_cond:
+            assert line_cond.wait_for(lambda: any(l.startswith("connected to") for l in lines), TIMEOUT)
+        c.publish("raspi2/commands", b"led on", qos=1).wait_for_publish(TIMEOUT)
+        with line_cond:
+            assert line_cond.wait_for(lambda: any("led on" in l for l in lines), TIMEOUT), lines
+        assert "received b'raspi2/commands' b'led on'" in lines
+    finally:
+        board_proc.kill()
+        board_proc.wait()
+        c.loop_stop()
+        c.disconnect()

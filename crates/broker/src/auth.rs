@@ -34,8 +34,11 @@ pub struct ConnectRequest<'a> {
     pub client_id: &'a str,
     pub remote: SocketAddr,
     pub listener: &'static str,
-    /// The certificate id, on a connection that authenticated with one.
+    /// The certificate id, on a connection that authenticated with one;
+    /// the access key ID on an admin connection.
     pub principal: Option<&'a str>,
+    /// Authenticated with Kumo's admin credentials, not a certificate.
+    pub admin: bool,
     /// Its DER, for certificate policy variables.
     pub client_cert: Option<&'a [u8]>,
     /// The session outlives the connection (Clean Session 0 / Session

@@ -79,6 +79,7 @@ where
         listener,
         principal,
         client_cert,
+        admin,
         ..
     } = info;
     let (mut rd, mut wr) = tokio::io::split(stream);
@@ -118,6 +119,7 @@ where
                 remote,
                 listener,
                 principal: principal.as_deref(),
+                admin,
                 client_cert: client_cert.as_deref(),
                 persistent: accepted.expiry > 0,
                 will_topic: connect.will.as_ref().map(|w| w.topic.as_str()),

@@ -62,8 +62,12 @@ pub struct ConnectionInfo {
     pub server_name: Option<String>,
     /// Who authenticated: the client certificate's id (lowercase hex
     /// SHA-256 of its DER), when there is one. [`Broker::disconnect_principal`]
-    /// closes its connections.
+    /// closes its connections. For an admin connection, the access key ID.
     pub principal: Option<Arc<str>>,
+    /// Authenticated with Kumo's admin credentials (MQTT over WebSocket
+    /// signed with them, the console's test client) rather than a device
+    /// certificate; the authorizer is told so.
+    pub admin: bool,
 }
 
 /// A running broker. Cheap to clone: every clone is the same broker.
@@ -93,6 +97,10 @@ pub(crate) struct Inner {
     next_id: AtomicU64,
     shutting_down: AtomicBool,
     live_connections: AtomicUsize,
+    /// Messages routed (from clients, the API and Kumo's own services) and
+    /// deliveries queued to sessions, since start: the console's rates.
+    messages_in: AtomicU64,
+    messages_out: AtomicU64,
     all_closed: Notify,
     /// Decides CONNECT and hands out each connection's permissions.
     authorizer: OnceLock<Arc<dyn auth::Authorizer>>,
@@ -145,6 +153,11 @@ pub struct Stats {
     pub sessions: usize,
     pub subscriptions: usize,
     pub retained: usize,
+    /// Messages routed since start (every PUBLISH accepted from a client,
+    /// the API or Kumo's own services).
+    pub messages_in: u64,
+    /// Deliveries queued to sessions since start.
+    pub messages_out: u64,
 }
 
 impl Broker {
@@ -179,6 +192,8 @@ impl Broker {
                 next_id: AtomicU64::new(1),
                 shutting_down: AtomicBool::new(false),
                 live_connections: AtomicUsize::new(0),
+                messages_in: AtomicU64::new(0),
+                messages_out: AtomicU64::new(0),
                 all_closed: Notify::new(),
                 authorizer: OnceLock::new(),
                 service: OnceLock::new(),
@@ -401,6 +416,8 @@ impl Broker {
             sessions: inner.sessions.lock().map(|s| s.len()).unwrap_or(0),
             subscriptions: inner.index.read().len(),
             retained: inner.retained.read().map(|r| r.len()).unwrap_or(0),
+            messages_in: inner.messages_in.load(Ordering::Relaxed),
+            messages_out: inner.messages_out.load(Ordering::Relaxed),
         }
     }
 }

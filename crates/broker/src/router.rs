@@ -79,6 +79,8 @@ impl Inner {
             );
         }
         let n = plain.len() + shared.len();
+        self.messages_in.fetch_add(1, Ordering::Relaxed);
+        self.messages_out.fetch_add(n as u64, Ordering::Relaxed);
         let mut durable = self.store.as_ref().map(|store| Durable {
             store,
             next_seq: &self.next_store_seq,

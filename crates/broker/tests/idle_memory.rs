@@ -38,6 +38,7 @@ fn info() -> kumo_broker::ConnectionInfo {
         client_cert: None,
         server_name: None,
         principal: None,
+        admin: false,
     }
 }
 

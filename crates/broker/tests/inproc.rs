@@ -30,6 +30,7 @@ impl Client {
             client_cert: None,
             server_name: None,
             principal: None,
+            admin: false,
         };
         let b = b.clone();
         tokio::spawn(async move { b.serve(z, info).await });

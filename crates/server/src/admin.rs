@@ -308,6 +308,16 @@ async fn handle(
             Err(e) => json!({"error": {"type": "InternalFailureException", "status": 500,
                 "message": format!("{e:#}")}}),
         },
+        // Kumo's own: provision a device for a connect kit (`kumo kit`).
+        Ok(req) if req["op"] == "CreateConnectKit" => {
+            match kumo_model::ThingName::new(req["thingName"].as_str().unwrap_or_default()) {
+                Err(e) => error_json(&RegistryError::InvalidRequest(e.to_string())),
+                Ok(thing) => match crate::kit::provision(&service, &broker, thing.as_str()).await {
+                    Ok(p) => json!({ "ok": p }),
+                    Err(e) => error_json(&e),
+                },
+            }
+        }
         Ok(req) => match shadow_op(&req) {
             Some(op) => shadow_call(&shadows, op, &req).await,
             None => match Request::from_json(req) {

@@ -50,11 +50,6 @@ impl Admin {
         })
     }
 
-    /// `arn:aws:iot:REGION:ACCOUNT`.
-    pub fn arn_prefix(&self) -> String {
-        format!("arn:aws:iot:{}:{}", self.arn.region, self.arn.account)
-    }
-
     /// The name devices should connect to: the first endpoint name.
     pub fn endpoint(&self) -> String {
         self.endpoint_names

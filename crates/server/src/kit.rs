@@ -1,10 +1,11 @@
 //! `kumo kit NAME`: the self-hosted twin of the AWS IoT console's "connect
 //! one device" package.
 //!
-//! Through the admin socket it makes sure the thing exists, creates an
-//! ACTIVE certificate and key pair for it, creates (once) the thing's
-//! least-privilege policy `NAME-Policy`, attaches both, and writes
-//! `connect_device_package.zip`:
+//! The server ([`provision`], through the admin socket's
+//! `CreateConnectKit`, or the web console's wizard) makes sure the thing
+//! exists, creates an ACTIVE certificate and key pair for it, creates (once)
+//! the thing's least-privilege policy `NAME-Policy` and attaches both;
+//! [`package`] makes `connect_device_package.zip`:
 //!
 //! | file | what |
 //! |---|---|
@@ -13,14 +14,20 @@
 //! | `NAME-Policy` | the policy document |
 //! | `root-CA.crt` | Kumo's root CA (the console's kit downloads Amazon's) |
 //! | `start.sh`, `pubsub.py` | install `awsiotsdk` into a venv, run a pub/sub loop |
+//! | `main.py` | the same loop for MicroPython with `umqtt.simple` and the DER files |
 //! | `README.md` | what each file is, how to connect |
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
+use kumo_broker::Broker;
+use kumo_registry::RegistryError;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::admin::RegistryService;
 use crate::admin_cli::Admin;
 use crate::cli::{AdminArgs, KitArgs};
 use crate::error::{Failure, Result};
@@ -97,11 +104,81 @@ exec venv/bin/python pubsub.py --endpoint {endpoint} --port {port} \
     )
 }
 
+fn micropython_main(thing: &str, endpoint: &str, port: u16) -> String {
+    format!(
+        r#"# Connect {thing} to Kumo at {endpoint}:{port} from MicroPython (Raspberry Pi
+# Pico W, ESP32, W5100S-EVB-Pico) with umqtt.simple and the kit's DER files:
+#
+#   mpremote mip install umqtt.simple
+#   mpremote mkdir :cert
+#   mpremote cp {thing}.cert.der {thing}.private.key.der :cert/
+#   mpremote cp main.py :main.py
+#   mpremote reset
+#
+# Set WIFI_SSID / WIFI_PASSWORD below on a Wi-Fi board; a wired board only
+# needs its network up before the connect. It publishes a JSON message to
+# {thing}/hello every 5 seconds and prints what arrives on {thing}/commands.
+import json
+import time
+
+from umqtt.simple import MQTTClient
+
+ENDPOINT = "{endpoint}"
+PORT = {port}
+CLIENT_ID = b"{thing}"
+TOPIC = b"{thing}/hello"
+COMMANDS = b"{thing}/commands"
+WIFI_SSID = ""
+WIFI_PASSWORD = ""
+
+
+def wifi():
+    import network
+
+    wlan = network.WLAN(network.STA_IF)
+    wlan.active(True)
+    if not wlan.isconnected():
+        wlan.connect(WIFI_SSID, WIFI_PASSWORD)
+        while not wlan.isconnected():
+            time.sleep(0.5)
+    print("network up:", wlan.ifconfig()[0])
+
+
+def on_message(topic, msg):
+    print("received", topic, msg)
+
+
+if WIFI_SSID:
+    wifi()
+with open("cert/{thing}.private.key.der", "rb") as f:
+    key = f.read()
+with open("cert/{thing}.cert.der", "rb") as f:
+    cert = f.read()
+
+client = MQTTClient(CLIENT_ID, ENDPOINT, port=PORT, keepalive=60, ssl=True,
+                    ssl_params={{"key": key, "cert": cert, "server_side": False}})
+client.set_callback(on_message)
+client.connect()
+print("connected to", ENDPOINT)
+client.subscribe(COMMANDS)
+n = 0
+while True:
+    n += 1
+    client.publish(TOPIC, json.dumps({{"message": "Hello from MicroPython", "sequence": n}}).encode())
+    print("published", n)
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        client.check_msg()
+        time.sleep(0.1)
+"#
+    )
+}
+
 fn readme(thing: &str, endpoint: &str, port: u16, cert_id: &str) -> String {
     format!(
         r#"# Connect kit for {thing}
 
-Made by `kumo kit {thing}` for the Kumo server at `{endpoint}` (MQTT over
+Made by Kumo (`kumo kit {thing}` or the web console's "Connect a device") for the Kumo server at `{endpoint}` (MQTT over
 mutual TLS on port {port}; port 443 serves the same with ALPN
 `x-amzn-mqtt-ca`, as AWS IoT Core does).
 
@@ -114,6 +191,7 @@ mutual TLS on port {port}; port 443 serves the same with ALPN
 | `{thing}-Policy` | the policy attached to the certificate |
 | `root-CA.crt` | Kumo's root CA: the device verifies the server with it |
 | `start.sh`, `pubsub.py` | run a pub/sub loop with the AWS IoT Device SDK v2 for Python |
+| `main.py` | the same for MicroPython boards with `umqtt.simple` (instructions at its top) |
 
 Run `./start.sh` (Python 3 needed; it installs `awsiotsdk` into `./venv`).
 It connects as client id `basicPubSub`, subscribes to `sdk/test/python` and
@@ -129,36 +207,157 @@ Keep `{thing}.private.key` secret. If it leaks: `kumo cert update {cert_id} revo
     )
 }
 
-/// The zip entries: (name, content, unix mode).
-type Entry = (String, Vec<u8>, u32);
+/// What provisioning a device made: the thing's new certificate, its key
+/// pair (Kumo keeps no copy of the private key) and the thing's policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provisioned {
+    pub thing_name: String,
+    pub certificate_id: String,
+    pub certificate_arn: String,
+    pub certificate_pem: String,
+    pub private_key: String,
+    pub public_key: String,
+    pub policy_name: String,
+    pub policy_document: String,
+}
 
-fn write_zip(path: &Path, entries: &[Entry]) -> Result<()> {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))
-        .map_err(Failure::runtime)?;
-    let mut zip = zip::ZipWriter::new(file);
-    for (name, data, mode) in entries {
+/// Where the device connects, for the kit's scripts.
+pub struct Target<'a> {
+    pub endpoint: &'a str,
+    pub port: u16,
+    /// Kumo's root CA (PEM).
+    pub root_ca: &'a [u8],
+}
+
+/// The console's "connect one device" steps, in the server: make sure the
+/// thing exists, create an ACTIVE certificate and key pair, create (once)
+/// the thing's policy `NAME-Policy`, attach the policy to the certificate
+/// and the certificate to the thing. `kumo kit` (through the admin socket)
+/// and the web console's wizard both run this.
+pub async fn provision(
+    registry: &Arc<RegistryService>,
+    broker: &Broker,
+    thing: &str,
+) -> std::result::Result<Provisioned, RegistryError> {
+    let arn_prefix = registry.read(|r| {
+        let a = r.arn();
+        format!("arn:aws:iot:{}:{}", a.region, a.account)
+    });
+    let arn_prefix = arn_prefix.as_str();
+    let call = |v: serde_json::Value| async move {
+        registry
+            .execute_for(kumo_registry::api::Request::from_json(v)?, broker)
+            .await
+    };
+    match call(json!({"op": "DescribeThing", "thingName": thing})).await {
+        Ok(_) => {}
+        Err(RegistryError::ResourceNotFound(_)) => {
+            call(json!({"op": "CreateThing", "thingName": thing})).await?;
+        }
+        Err(e) => return Err(e),
+    }
+    let created = call(json!({"op": "CreateKeysAndCertificate", "setAsActive": true})).await?;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let certificate_arn = text(&created["certificateArn"]);
+    let policy_name = format!("{thing}-Policy");
+    let policy_document = match call(json!({"op": "GetPolicy", "policyName": policy_name})).await {
+        Ok(p) => text(&p["policyDocument"]),
+        Err(RegistryError::ResourceNotFound(_)) => {
+            let doc = policy_document(arn_prefix, thing);
+            call(json!({"op": "CreatePolicy", "policyName": policy_name, "policyDocument": doc}))
+                .await?;
+            doc
+        }
+        Err(e) => return Err(e),
+    };
+    call(json!({"op": "AttachPolicy", "policyName": policy_name, "target": certificate_arn}))
+        .await?;
+    call(json!({"op": "AttachThingPrincipal", "thingName": thing, "principal": certificate_arn}))
+        .await?;
+    Ok(Provisioned {
+        thing_name: thing.to_owned(),
+        certificate_id: text(&created["certificateId"]),
+        certificate_arn,
+        certificate_pem: text(&created["certificatePem"]),
+        private_key: text(&created["keyPair"]["PrivateKey"]),
+        public_key: text(&created["keyPair"]["PublicKey"]),
+        policy_name,
+        policy_document,
+    })
+}
+
+/// `connect_device_package.zip`, in memory.
+pub fn package(p: &Provisioned, t: &Target<'_>) -> std::result::Result<Vec<u8>, String> {
+    let thing = p.thing_name.as_str();
+    let der = |pem_text: &str, what: &str| {
+        pem::parse(pem_text)
+            .map(pem::Pem::into_contents)
+            .map_err(|e| format!("the {what} is not PEM: {e}"))
+    };
+    let entries: Vec<(String, Vec<u8>, u32)> = vec![
+        (
+            format!("{thing}.cert.pem"),
+            p.certificate_pem.clone().into(),
+            0o644,
+        ),
+        (
+            format!("{thing}.private.key"),
+            p.private_key.clone().into(),
+            0o600,
+        ),
+        (
+            format!("{thing}.public.key"),
+            p.public_key.clone().into(),
+            0o644,
+        ),
+        (
+            format!("{thing}.cert.der"),
+            der(&p.certificate_pem, "certificate")?,
+            0o644,
+        ),
+        (
+            format!("{thing}.private.key.der"),
+            der(&p.private_key, "private key")?,
+            0o600,
+        ),
+        (
+            format!("{thing}-Policy"),
+            p.policy_document.clone().into(),
+            0o644,
+        ),
+        ("root-CA.crt".into(), t.root_ca.to_vec(), 0o644),
+        (
+            "start.sh".into(),
+            start_sh(thing, t.endpoint, t.port).into_bytes(),
+            0o755,
+        ),
+        ("pubsub.py".into(), PUBSUB_PY.into(), 0o644),
+        (
+            "main.py".into(),
+            micropython_main(thing, t.endpoint, t.port).into_bytes(),
+            0o644,
+        ),
+        (
+            "README.md".into(),
+            readme(thing, t.endpoint, t.port, &p.certificate_id).into_bytes(),
+            0o644,
+        ),
+    ];
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data, mode) in &entries {
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored)
             .unix_permissions(*mode);
         zip.start_file(name.as_str(), options)
-            .and_then(|()| zip.write_all(data).map_err(Into::into))
-            .with_context(|| format!("cannot write {name} into {}", path.display()))
-            .map_err(Failure::runtime)?;
+            .map_err(|e| e.to_string())
+            .and_then(|()| zip.write_all(data).map_err(|e| e.to_string()))
+            .map_err(|e| format!("cannot write {name} into the kit: {e}"))?;
     }
-    zip.finish()
-        .with_context(|| format!("cannot finish {}", path.display()))
-        .map_err(Failure::runtime)?;
-    Ok(())
-}
-
-fn der_of(pem_text: &str, what: &str) -> Result<Vec<u8>> {
-    pem::parse(pem_text)
-        .map(pem::Pem::into_contents)
-        .map_err(|e| Failure::runtime(anyhow!("the server's {what} is not PEM: {e}")))
+    let out = zip
+        .finish()
+        .map_err(|e| format!("cannot finish the kit: {e}"))?;
+    Ok(out.into_inner())
 }
 
 pub fn run(args: KitArgs) -> Result<()> {
@@ -175,96 +374,37 @@ pub fn run(args: KitArgs) -> Result<()> {
         config: args.config,
         output: args.format,
     })?;
-    let thing = args.name;
-
-    // The thing: reuse it if it exists.
-    if let Err(e) = admin.call_aws("DescribeThing", json!({ "thingName": thing }))? {
-        if e.0 != "ResourceNotFoundException" {
-            return Err(e.into_failure());
-        }
-        admin.call("CreateThing", json!({ "thingName": thing }))?;
-    }
-    let created = admin.call("CreateKeysAndCertificate", json!({ "setAsActive": true }))?;
-    let cert_id = created["certificateId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let cert_arn = created["certificateArn"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-
-    // The policy: created once per thing, reused by later kits.
-    let policy_name = format!("{thing}-Policy");
-    let document = match admin.call_aws("GetPolicy", json!({ "policyName": policy_name }))? {
-        Ok(p) => p["policyDocument"].as_str().unwrap_or_default().to_owned(),
-        Err(e) if e.0 == "ResourceNotFoundException" => {
-            let doc = policy_document(&admin.arn_prefix(), &thing);
-            admin.call(
-                "CreatePolicy",
-                json!({ "policyName": policy_name, "policyDocument": doc }),
-            )?;
-            doc
-        }
-        Err(e) => return Err(e.into_failure()),
-    };
-    admin.call(
-        "AttachPolicy",
-        json!({ "policyName": policy_name, "target": cert_arn }),
-    )?;
-    admin.call(
-        "AttachThingPrincipal",
-        json!({ "thingName": thing, "principal": cert_arn }),
-    )?;
-
+    let made = admin.call("CreateConnectKit", json!({ "thingName": args.name }))?;
+    let made: Provisioned = serde_json::from_value(made)
+        .context("unreadable answer from the server")
+        .map_err(Failure::runtime)?;
     let endpoint = args.endpoint.unwrap_or_else(|| admin.endpoint());
     let port = match args.port {
         Some(p) => p,
         None => admin.tls_port()?,
     };
-    let cert_pem = created["certificatePem"].as_str().unwrap_or_default();
-    let key_pem = created["keyPair"]["PrivateKey"]
-        .as_str()
-        .unwrap_or_default();
-    let public_pem = created["keyPair"]["PublicKey"].as_str().unwrap_or_default();
     let root_ca = std::fs::read(admin.root_ca())
         .with_context(|| format!("cannot read {}", admin.root_ca().display()))
         .map_err(Failure::runtime)?;
-    let entries: Vec<Entry> = vec![
-        (format!("{thing}.cert.pem"), cert_pem.into(), 0o644),
-        (format!("{thing}.private.key"), key_pem.into(), 0o600),
-        (format!("{thing}.public.key"), public_pem.into(), 0o644),
-        (
-            format!("{thing}.cert.der"),
-            der_of(cert_pem, "certificate")?,
-            0o644,
-        ),
-        (
-            format!("{thing}.private.key.der"),
-            der_of(key_pem, "private key")?,
-            0o600,
-        ),
-        (format!("{thing}-Policy"), document.into_bytes(), 0o644),
-        ("root-CA.crt".into(), root_ca, 0o644),
-        (
-            "start.sh".into(),
-            start_sh(&thing, &endpoint, port).into_bytes(),
-            0o755,
-        ),
-        ("pubsub.py".into(), PUBSUB_PY.into(), 0o644),
-        (
-            "README.md".into(),
-            readme(&thing, &endpoint, port, &cert_id).into_bytes(),
-            0o644,
-        ),
-    ];
-    write_zip(&out, &entries)?;
+    let target = Target {
+        endpoint: &endpoint,
+        port,
+        root_ca: &root_ca,
+    };
+    let zip = package(&made, &target).map_err(|e| Failure::runtime(anyhow!(e)))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&out)
+        .and_then(|mut f| f.write_all(&zip))
+        .with_context(|| format!("cannot write {}", out.display()))
+        .map_err(Failure::runtime)?;
     admin.print(&json!({
         "kit": out.display().to_string(),
-        "thingName": thing,
-        "certificateId": cert_id,
-        "certificateArn": cert_arn,
-        "policyName": policy_name,
+        "thingName": made.thing_name,
+        "certificateId": made.certificate_id,
+        "certificateArn": made.certificate_arn,
+        "policyName": made.policy_name,
         "endpoint": endpoint,
         "port": port,
     }));

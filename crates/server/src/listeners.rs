@@ -224,6 +224,7 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker, api: Arc<Api>
             client_cert: None,
             server_name: None,
             principal: None,
+            admin: false,
         };
         debug!(%listener, %remote, "connection accepted");
         return broker.serve(stream, info).await;
@@ -298,6 +299,7 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker, api: Arc<Api>
         client_cert,
         server_name,
         principal,
+        admin: false,
     };
     broker.serve(tls, info).await
 }

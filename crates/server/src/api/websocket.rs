@@ -78,7 +78,7 @@ pub fn accept(
         max_skew_secs: api.max_skew_secs,
         region: None,
     };
-    kumo_sigv4::verify(&request, api, crate::admin::now_ms() / 1000, &policy)
+    let verified = kumo_sigv4::verify(&request, api, crate::admin::now_ms() / 1000, &policy)
         .map_err(ApiError::from_sigv4)?;
     if header("sec-websocket-version").as_deref() != Some("13") {
         return Err(ApiError::invalid_request(
@@ -97,6 +97,7 @@ pub fn accept(
     let upgrade = hyper::upgrade::on(&mut req);
     let broker = api.broker.clone();
     let remote = peer.remote;
+    let principal: std::sync::Arc<str> = verified.access_key_id.as_str().into();
     tokio::spawn(async move {
         let upgraded = match upgrade.await {
             Ok(u) => u,
@@ -110,7 +111,8 @@ pub fn accept(
             listener: "wss",
             client_cert: None,
             server_name: None,
-            principal: None,
+            principal: Some(principal),
+            admin: true,
         };
         let (broker_side, bridge_side) = tokio::io::duplex(64 * 1024);
         tokio::spawn(bridge(ws, bridge_side));
