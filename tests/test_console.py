@@ -44,12 +44,24 @@ def browser():
 def click_and_load(driver, element):
     """Click, then wait until the browser has left the current page (a form
     post or a link): WebDriver's click returns before the navigation ends."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 15).until(EC.staleness_of(page))
+
+    def left(_):
+        try:
+            page.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            # Chromium's answer when asked mid-navigation about the old page.
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+    WebDriverWait(driver, 15).until(left)
 
 
 def shot(driver, name):
@@ -190,6 +202,7 @@ def test_issue_8_shadow_view_and_desired_editor(kumo, browser):
     import json
 
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     from helpers import paho_client
     kumo.cli("thing", "create", "raspi2")
@@ -217,11 +230,19 @@ def test_issue_8_shadow_view_and_desired_editor(kumo, browser):
     msgs = device.messages.wait_until(lambda ms: any(json.loads(m.payload)["state"] == {"fan": 3}
                                                      for m in ms), what="the delta")
     assert msgs
-    # Someone else changes the shadow meanwhile: the next save is a conflict.
+    # The view follows the shadow live: the device reports, the page shows it.
     kumo.cli("shadow", "update", "raspi2", '{"state":{"reported":{"fan":3}}}')
+    WebDriverWait(browser, 10).until(lambda b: column("reported").startswith("{") and
+                                     json.loads(column("reported")) == {"led": "on", "fan": 3})
+    assert column("delta") == "—"
+    # Someone else changes the shadow while this user edits: the page says
+    # so, and saving is a version conflict that keeps the edit.
     box = browser.find_element(By.ID, "desired")
     box.clear()
     box.send_keys('{"fan": 4}')
+    kumo.cli("shadow", "update", "raspi2", '{"state":{"reported":{"fan":4}}}')
+    WebDriverWait(browser, 10).until(
+        lambda b: b.find_element(By.ID, "shadow-changed").is_displayed())
     click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "form.editor button"))
     assert "Version conflict" in browser.find_element(By.CSS_SELECTOR, "[role=status]").text
     assert browser.find_element(By.ID, "desired").get_attribute("value") == '{"fan": 4}'

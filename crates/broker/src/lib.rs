@@ -409,6 +409,28 @@ impl Broker {
         links.len()
     }
 
+    /// The client IDs of the connections that authenticated as
+    /// `principal` (a certificate id), sorted.
+    pub fn clients_of(&self, principal: &str) -> Vec<String> {
+        let sessions = self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut ids: Vec<String> = sessions
+            .iter()
+            .filter(|(_, s)| {
+                s.lock()
+                    .link
+                    .as_ref()
+                    .is_some_and(|l| l.principal.as_deref() == Some(principal))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     pub fn stats(&self) -> Stats {
         let inner = &self.inner;
         Stats {

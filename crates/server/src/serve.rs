@@ -146,6 +146,17 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
         );
     }
     let credentials = Arc::new(std::sync::RwLock::new(credentials));
+    let bound = listeners::bind_all(&config, &tls).await?;
+    // Where the console's connect kits point devices: the mutual-TLS
+    // listener, else 443 with ALPN.
+    let device_port = ["tls", "alpn"]
+        .iter()
+        .find_map(|k| bound.iter().find(|b| b.kind.name() == *k))
+        .map_or(8883, |b| b.addr.port());
+    let root_ca_path = pki::CaDir::new(&config.data_dir).root_cert();
+    let root_ca = std::fs::read(&root_ca_path).map_err(|e| {
+        Failure::runtime(anyhow::anyhow!("{}: {e}", root_ca_path.display()))
+    })?;
     let api = Arc::new(api::Api {
         registry: registry.clone(),
         shadows: shadows.clone(),
@@ -161,8 +172,9 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
         max_skew_secs: 300,
         arn: config.aws.arn(),
         console: Default::default(),
+        device_port,
+        root_ca,
     });
-    let bound = listeners::bind_all(&config, &tls).await?;
 
     announce_root_ca(&config);
     info!(

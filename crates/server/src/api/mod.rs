@@ -25,7 +25,7 @@ pub mod credentials;
 mod data;
 mod error;
 pub mod ops;
-mod websocket;
+pub(crate) mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,6 +89,10 @@ pub struct Api {
     pub arn: kumo_model::Arn,
     /// Logged-in console sessions.
     pub console: crate::console::Sessions,
+    /// The MQTT port the console's connect kits give devices.
+    pub device_port: u16,
+    /// Kumo's root CA (PEM), for the connect kits.
+    pub root_ca: Vec<u8>,
 }
 
 /// Who is on the other end of a connection.
@@ -129,7 +133,7 @@ impl Api {
         let method = req.method().as_str().to_owned();
         let path = req.uri().path().to_owned();
         if crate::console::is_console(&path) {
-            return crate::console::handle(self, req).await;
+            return crate::console::handle(self, req, remote).await;
         }
         let result = if websocket::is_upgrade(&req) {
             websocket::accept(self, req, peer)

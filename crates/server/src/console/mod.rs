@@ -9,6 +9,7 @@
 //! as well. Nothing but the login page and the stylesheet is served without
 //! a session.
 
+mod live;
 mod pages;
 
 use std::collections::HashMap;
@@ -27,6 +28,9 @@ use crate::api::Api;
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 const COOKIE: &str = "kumo_session";
 const CSS: &str = include_str!("console.css");
+const JS: &str = include_str!("console.js");
+/// How long the wizard keeps a kit (with its private key) for download.
+const KIT_TTL: Duration = Duration::from_secs(3600);
 const FAVICON: &str = "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'>\
 <path fill='#2457d6' d='M9 26a7 7 0 0 1-.6-14A9 9 0 0 1 26 13a6.5 6.5 0 0 1-1 13z'/></svg>";
 
@@ -34,6 +38,18 @@ const FAVICON: &str = "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 3
 #[derive(Default)]
 pub struct Sessions {
     by_token: Mutex<HashMap<String, Session>>,
+    /// Kits the wizard made, by id, until downloaded or expired.
+    kits: Mutex<HashMap<String, Kit>>,
+}
+
+/// A connect kit made by the wizard, for the session that made it only.
+struct Kit {
+    session: String,
+    expires: Instant,
+    thing: String,
+    certificate_id: String,
+    platform: pages::Platform,
+    zip: Vec<u8>,
 }
 
 #[derive(Clone)]
@@ -67,6 +83,25 @@ impl Sessions {
     fn remove(&self, token: &str) {
         let mut m = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
         m.remove(token);
+        let mut kits = self.kits.lock().unwrap_or_else(|e| e.into_inner());
+        kits.retain(|_, k| k.session != token);
+    }
+
+    fn add_kit(&self, kit: Kit) -> std::io::Result<String> {
+        let id = random_hex(12)?;
+        let mut kits = self.kits.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        kits.retain(|_, k| k.expires > now);
+        kits.insert(id.clone(), kit);
+        Ok(id)
+    }
+
+    /// A kit of this session: f(kit) if it is there.
+    fn with_kit<T>(&self, session: &str, id: &str, f: impl FnOnce(&Kit) -> T) -> Option<T> {
+        let kits = self.kits.lock().unwrap_or_else(|e| e.into_inner());
+        kits.get(id)
+            .filter(|k| k.session == session && k.expires > Instant::now())
+            .map(f)
     }
 }
 
@@ -83,7 +118,11 @@ pub fn is_console(path: &str) -> bool {
 }
 
 /// Serve one console request.
-pub async fn handle(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle(
+    api: &Api,
+    req: Request<Incoming>,
+    remote: std::net::SocketAddr,
+) -> Response<Full<Bytes>> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let token = cookie(&req, COOKIE);
@@ -92,6 +131,12 @@ pub async fn handle(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> 
         ("GET", "/console/console.css") => {
             respond(200, "text/css; charset=utf-8", CSS.as_bytes().to_vec(), &[])
         }
+        ("GET", "/console/console.js") => respond(
+            200,
+            "text/javascript; charset=utf-8",
+            JS.as_bytes().to_vec(),
+            &[],
+        ),
         ("GET", "/console/favicon.svg") => {
             respond(200, "image/svg+xml", FAVICON.as_bytes().to_vec(), &[])
         }
@@ -138,6 +183,88 @@ pub async fn handle(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> 
             let clear =
                 format!("{COOKIE}=; Path=/console; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
             redirect("/console/login", &[("set-cookie", clear.as_str())])
+        }
+        ("GET", "/console/live") => live_upgrade(api, req, remote),
+        ("GET", "/console/stats") => {
+            let s = api.broker.stats();
+            let body = serde_json::json!({
+                "connections": s.connections,
+                "messagesIn": s.messages_in,
+                "messagesOut": s.messages_out,
+                "time": crate::admin::now_ms(),
+            });
+            respond(200, "application/json", body.to_string().into_bytes(), &[])
+        }
+        ("GET", "/console/status") => {
+            let certs: Vec<String> = query_param(&req, "certificates")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let body = serde_json::json!({ "clients": pages::clients_of(api, &certs) });
+            respond(200, "application/json", body.to_string().into_bytes(), &[])
+        }
+        ("GET", "/console/test") => {
+            let s = session.expect("checked above");
+            html(200, pages::test_client(&s.csrf, &query_params(&req, "filter")))
+        }
+        ("GET", "/console/connect") => {
+            let s = session.expect("checked above");
+            html(200, pages::connect_form(&s.csrf, None, ""))
+        }
+        ("POST", "/console/connect") => {
+            let s = session.expect("checked above");
+            let form = match checked_form(req, &s).await {
+                Ok(f) => f,
+                Err(refused) => return refused,
+            };
+            let token = token.clone().unwrap_or_default();
+            connect_device(api, &s, &token, &form).await
+        }
+        ("GET", p) if p.starts_with("/console/connect/") => {
+            let s = session.expect("checked above");
+            let token = token.clone().unwrap_or_default();
+            let rest = &p["/console/connect/".len()..];
+            let (id, file) = rest.split_once('/').unwrap_or((rest, ""));
+            match file {
+                "" => api
+                    .console
+                    .with_kit(&token, id, |k| {
+                        let connected = pages::clients_of(api, std::slice::from_ref(&k.certificate_id));
+                        pages::connect_steps(
+                            &s.csrf,
+                            &pages::KitView {
+                                id,
+                                thing: &k.thing,
+                                certificate_id: &k.certificate_id,
+                                platform: k.platform,
+                                endpoint: &api.endpoint,
+                                port: api.device_port,
+                                connected,
+                            },
+                        )
+                    })
+                    .map_or_else(|| html(404, pages::kit_gone(&s.csrf)), |page| html(200, page)),
+                "connect_device_package.zip" => api
+                    .console
+                    .with_kit(&token, id, |k| k.zip.clone())
+                    .map_or_else(
+                        || html(404, pages::kit_gone(&s.csrf)),
+                        |zip| {
+                            respond(
+                                200,
+                                "application/zip",
+                                zip,
+                                &[(
+                                    "content-disposition",
+                                    "attachment; filename=\"connect_device_package.zip\"",
+                                )],
+                            )
+                        },
+                    ),
+                _ => html(404, pages::not_found(&s.csrf, &path)),
+            }
         }
         ("GET", "/console") | ("GET", "/console/") => {
             let s = session.expect("checked above");
@@ -291,6 +418,126 @@ pub async fn handle(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> 
             html(404, pages::not_found(&s.csrf, &path))
         }
     }
+}
+
+/// The live connection's WebSocket handshake (the session was checked):
+/// only from the console's own pages (`Origin` is this host).
+fn live_upgrade(
+    api: &Api,
+    mut req: Request<Incoming>,
+    remote: std::net::SocketAddr,
+) -> Response<Full<Bytes>> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let refuse = |status: u16, why: &str| {
+        respond(
+            status,
+            "text/plain; charset=utf-8",
+            why.as_bytes().to_vec(),
+            &[],
+        )
+    };
+    if !crate::api::websocket::is_upgrade(&req) || header("sec-websocket-version").as_deref() != Some("13") {
+        return refuse(400, "a WebSocket (version 13) handshake is expected here");
+    }
+    let same_origin = match (header("origin"), header("host")) {
+        (Some(origin), Some(host)) => origin == format!("https://{host}"),
+        _ => false,
+    };
+    if !same_origin {
+        info!(%remote, "console live connection refused: not from the console's origin");
+        return refuse(403, "only the console's own pages may open this connection");
+    }
+    let Some(key) = header("sec-websocket-key") else {
+        return refuse(400, "Sec-WebSocket-Key is missing");
+    };
+    let Ok(suffix) = random_hex(4) else {
+        return refuse(500, "the system random number generator failed");
+    };
+    let client_id = format!("kumo-console-{suffix}");
+    let access_key_id = api
+        .credentials
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .access_key_id
+        .clone();
+    let upgrade = hyper::upgrade::on(&mut req);
+    let broker = api.broker.clone();
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(upgraded) => live::run(broker, upgraded, remote, access_key_id, client_id).await,
+            Err(e) => tracing::debug!(%remote, "console WebSocket upgrade failed: {e}"),
+        }
+    });
+    Response::builder()
+        .status(101)
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-accept", crate::api::websocket::accept_key(&key))
+        .body(Full::new(Bytes::new()))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// The wizard's POST: provision the thing and keep its kit for download.
+async fn connect_device(api: &Api, s: &Session, token: &str, form: &Form) -> Response<Full<Bytes>> {
+    let thing = form.get("thing").unwrap_or_default().trim().to_owned();
+    let platform = form
+        .get("platform")
+        .and_then(|p| pages::Platform::from_id(&p))
+        .unwrap_or(pages::Platform::Python);
+    if let Err(e) = kumo_model::ThingName::new(&thing) {
+        return html(400, pages::connect_form(&s.csrf, Some(&e.to_string()), &thing));
+    }
+    let made = match crate::kit::provision(&api.registry, &api.broker, &thing).await {
+        Ok(m) => m,
+        Err(e) => {
+            let text = format!("{}: {}", e.aws_type(), e.message());
+            return html(e.http_status(), pages::connect_form(&s.csrf, Some(&text), &thing));
+        }
+    };
+    let target = crate::kit::Target {
+        endpoint: &api.endpoint,
+        port: api.device_port,
+        root_ca: &api.root_ca,
+    };
+    let kit = crate::kit::package(&made, &target).and_then(|zip| {
+        api.console
+            .add_kit(Kit {
+                session: token.to_owned(),
+                expires: Instant::now() + KIT_TTL,
+                thing: made.thing_name.clone(),
+                certificate_id: made.certificate_id.clone(),
+                platform,
+                zip,
+            })
+            .map_err(|e| e.to_string())
+    });
+    match kit {
+        Ok(id) => {
+            info!(thing = %made.thing_name, certificate_id = %made.certificate_id,
+                "console: connect kit made");
+            redirect(&format!("/console/connect/{id}"), &[])
+        }
+        Err(e) => html(500, pages::message("Cannot make the kit", &e)),
+    }
+}
+
+/// Every value of a query parameter.
+fn query_params(req: &Request<Incoming>, name: &str) -> Vec<String> {
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k == name).then(|| crate::api::ops::percent_decode(&v.replace('+', " ")))?
+        })
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {

@@ -15,8 +15,12 @@ fn layout(title: &str, csrf: Option<&str>, body: Markup) -> Markup {
                 title { (title) " · Kumo" }
                 link rel="stylesheet" href="/console/console.css";
                 link rel="icon" href="/console/favicon.svg" type="image/svg+xml";
+                @if csrf.is_some() {
+                    script src="/console/console.js" defer {}
+                }
             }
             body {
+                a.skip href="#main" { "Skip to content" }
                 header.top {
                     a.brand href="/console" { span.logo aria-hidden="true" { "☁" } " Kumo" }
                     @if let Some(csrf) = csrf {
@@ -25,6 +29,8 @@ fn layout(title: &str, csrf: Option<&str>, body: Markup) -> Markup {
                             a href="/console/things" aria-current=[(title == "Things" || title.starts_with("Thing ")).then_some("page")] { "Things" }
                             a href="/console/certificates" aria-current=[(title == "Certificates").then_some("page")] { "Certificates" }
                             a href="/console/policies" aria-current=[(title == "Policies" || title.starts_with("Policy ")).then_some("page")] { "Policies" }
+                            a href="/console/test" aria-current=[(title == "MQTT test client").then_some("page")] { "Test client" }
+                            a.cta href="/console/connect" aria-current=[title.starts_with("Connect").then_some("page")] { "Connect a device" }
                         }
                         form.logout method="post" action="/console/logout" {
                             input type="hidden" name="csrf" value=(csrf);
@@ -32,7 +38,7 @@ fn layout(title: &str, csrf: Option<&str>, body: Markup) -> Markup {
                         }
                     }
                 }
-                main { (body) }
+                main id="main" { (body) }
             }
         }
     }
@@ -85,8 +91,10 @@ pub fn overview(api: &Api, csrf: &str) -> Markup {
             h1 { "Overview" }
             section aria-label="Connections" {
                 h2 { "Broker" }
-                div.tiles {
-                    (tile("Connected clients", stats.connections.to_string(), None))
+                div.tiles #rates {
+                    div.tile { div.value data-stat="connections" { (stats.connections) } div.label { "Connected clients" } }
+                    div.tile { div.value data-stat="in" { "—" } div.label { "Messages in / s" } div.note { "published by clients, the API and Kumo" } }
+                    div.tile { div.value data-stat="out" { "—" } div.label { "Messages out / s" } div.note { "delivered to subscribers" } }
                     (tile("Sessions", stats.sessions.to_string(), Some("incl. persistent, offline".into())))
                     (tile("Subscriptions", stats.subscriptions.to_string(), None))
                     (tile("Retained messages", stats.retained.to_string(), None))
@@ -103,10 +111,15 @@ pub fn overview(api: &Api, csrf: &str) -> Markup {
                     (tile("Shadows", shadows.to_string(), None))
                 }
             }
+            section aria-label="Get started" {
+                h2 { "Get started" }
+                p { a.button.primary href="/console/connect" { "Connect a device" } " "
+                    a.button href="/console/test" { "Open the MQTT test client" } }
+            }
             section aria-label="Endpoint" {
                 h2 { "Endpoint" }
                 p {
-                    "Devices connect to " code { (api.endpoint) } " (MQTT over mutual TLS on 8883, or 443 with ALPN "
+                    "Devices connect to " code { (api.endpoint) } " (MQTT over mutual TLS on port " (api.device_port) ", or 443 with ALPN "
                     code { "x-amzn-mqtt-ca" } "); the AWS-compatible API is on this port."
                 }
             }
@@ -135,24 +148,23 @@ pub fn not_found(csrf: &str, path: &str) -> Markup {
 
 pub fn things(api: &Api, csrf: &str, query: &str) -> Markup {
     let q = query.trim().to_lowercase();
-    let rows: Vec<(String, Option<String>, usize, bool)> = api.registry.read(|r| {
+    let rows: Vec<(String, Option<String>, Vec<String>)> = api.registry.read(|r| {
         r.things()
             .filter(|t| q.is_empty() || t.name.as_str().to_lowercase().contains(&q))
             .map(|t| {
                 (
                     t.name.to_string(),
                     t.type_name.as_ref().map(ToString::to_string),
-                    r.principals_of(&t.name).count(),
-                    false,
+                    r.principals_of(&t.name).map(ToString::to_string).collect(),
                 )
             })
             .collect()
     });
     let rows: Vec<_> = rows
         .into_iter()
-        .map(|(n, ty, certs, _)| {
-            let connected = api.broker.is_connected(&n);
-            (n, ty, certs, connected)
+        .map(|(n, ty, certs)| {
+            let clients = clients_of(api, &certs);
+            (n, ty, certs.len(), clients)
         })
         .collect();
     layout(
@@ -166,17 +178,17 @@ pub fn things(api: &Api, csrf: &str, query: &str) -> Markup {
                 button type="submit" { "Search" }
             }
             @if rows.is_empty() {
-                p.hint { @if q.is_empty() { "No things yet. " code { "kumo kit NAME" } " makes one with its certificate and policy." } @else { "No thing matches." } }
+                p.hint { @if q.is_empty() { "No things yet. " a href="/console/connect" { "Connect a device" } " makes one with its certificate and policy (or " code { "kumo kit NAME" } ")." } @else { "No thing matches." } }
             } @else {
                 table {
                     thead { tr { th { "Name" } th { "Type" } th { "Certificates" } th { "Connection" } } }
                     tbody {
-                        @for (name, ty, certs, connected) in &rows {
+                        @for (name, ty, certs, clients) in &rows {
                             tr {
                                 td { a href={ "/console/things/" (name) } { (name) } }
                                 td { (ty.as_deref().unwrap_or("—")) }
                                 td { (certs) }
-                                td { @if *connected { span.badge.good { "connected" } } @else { span.badge { "offline" } } }
+                                td { (connection_badge(clients)) }
                             }
                         }
                     }
@@ -218,7 +230,8 @@ pub fn thing(api: &Api, csrf: &str, name: &str) -> Option<Markup> {
             certs,
         ))
     })?;
-    let connected = api.broker.is_connected(name);
+    let cert_ids: Vec<String> = certs.iter().map(|c| c.id.clone()).collect();
+    let clients = clients_of(api, &cert_ids);
     let shadows = api.shadows.documents_of(name);
     let title = format!("Thing {name}");
     Some(layout(
@@ -226,8 +239,10 @@ pub fn thing(api: &Api, csrf: &str, name: &str) -> Option<Markup> {
         Some(csrf),
         html! {
             p.crumbs { a href="/console/things" { "Things" } " / " (name) }
-            h1 { (name) " "
-                @if connected { span.badge.good { "connected" } } @else { span.badge { "offline" } } }
+            h1 { (name) " " span data-certificates=(cert_ids.join(" ")) aria-live="polite"
+                class=(if clients.is_empty() { "badge" } else { "badge good" }) {
+                (if clients.is_empty() { "offline".to_owned() } else { format!("connected as {}", clients.join(", ")) }) } }
+            p { a.button href={ "/console/test?filter=" (name) "/%23" } { "Watch its messages in the test client" } }
             dl.facts {
                 dt { "Type" } dd { (type_name.as_deref().unwrap_or("—")) }
                 dt { "Version" } dd { (version) }
@@ -258,6 +273,24 @@ pub fn thing(api: &Api, csrf: &str, name: &str) -> Option<Markup> {
             }
         },
     ))
+}
+
+/// The client IDs connected with any of these certificates.
+pub fn clients_of(api: &Api, certificates: &[String]) -> Vec<String> {
+    let mut all: Vec<String> = certificates
+        .iter()
+        .flat_map(|c| api.broker.clients_of(c))
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+fn connection_badge(clients: &[String]) -> Markup {
+    html! {
+        @if clients.is_empty() { span.badge { "offline" } }
+        @else { span.badge.good title={ "client ID " (clients.join(", ")) } { "connected" } }
+    }
 }
 
 fn pretty(doc: &[u8]) -> String {
@@ -313,21 +346,26 @@ pub fn shadow(
             @if let Some((text, ok)) = message {
                 p.error[!ok].saved[ok] role="status" { (text) }
             }
-            @if doc.is_none() {
-                p.hint { "This shadow does not exist yet: saving desired state below creates it." }
-            } @else {
-                p.hint { "Version " strong { (version) } ". Devices get the delta on " code { "…/update/delta" } "." }
-            }
-            div.columns {
-                @for (k, heading) in [("desired", "Desired"), ("reported", "Reported"), ("delta", "Delta")] {
-                    section.column aria-label=(heading) {
-                        h2 { (heading) }
-                        @match section(k) {
-                            Some(j) => pre data-section=(k) { (j) },
-                            None => p.hint data-section=(k) { "—" },
+            div #shadow-live data-thing=(thing) data-name=[name] aria-live="polite" {
+                @if doc.is_none() {
+                    p.hint { "This shadow does not exist yet: saving desired state below creates it." }
+                } @else {
+                    p.hint { "Version " strong #shadow-version { (version) } ". Devices get the delta on " code { "…/update/delta" } ". This view follows changes live." }
+                }
+                div.columns {
+                    @for (k, heading) in [("desired", "Desired"), ("reported", "Reported"), ("delta", "Delta")] {
+                        section.column aria-label=(heading) {
+                            h2 { (heading) }
+                            @match section(k) {
+                                Some(j) => pre data-section=(k) { (j) },
+                                None => p.hint data-section=(k) { "—" },
+                            }
                         }
                     }
                 }
+            }
+            p.error #shadow-changed role="alert" hidden {
+                "The shadow changed while you were editing. Saving now reports a version conflict and keeps your edit; reload to start from the new state."
             }
             h2 { "Edit desired state" }
             form.editor method="post" action=(shadow_href(thing, name)) {
@@ -519,6 +557,241 @@ pub fn policy(
             }
         },
     ))
+}
+
+pub fn kit_gone(csrf: &str) -> Markup {
+    layout(
+        "Connect a device",
+        Some(csrf),
+        html! {
+            h1 { "This kit is no longer here" }
+            p { "A kit stays downloadable for an hour, in the session that made it (Kumo keeps no copy of the private key). "
+                a href="/console/connect" { "Make a new one" } ": the thing keeps its other certificates." }
+        },
+    )
+}
+
+/// The MQTT test client: subscribe, watch, publish (live parts in
+/// console.js over `/console/live`).
+pub fn test_client(csrf: &str, filters: &[String]) -> Markup {
+    layout(
+        "MQTT test client",
+        Some(csrf),
+        html! {
+            h1 { "MQTT test client" }
+            p.hint { "Subscribes and publishes through the broker as an admin connection (client ID "
+                code { "kumo-console-…" } "), visible in the lifecycle events like any client. "
+                "Topics starting with " code { "$" } " need a filter that names them, e.g. " code { "$aws/events/presence/#" } "." }
+            div #test-client data-filters=(filters.join("\n")) {
+                p #live-status.live role="status" aria-live="polite" { "Connecting…" }
+                div.columns.two {
+                    section.card aria-labelledby="sub-h" {
+                        h2 #sub-h { "Subscribe to a topic" }
+                        form #sub-form {
+                            label for="filter" { "Topic filter" }
+                            input #filter name="filter" required spellcheck="false" autocomplete="off" placeholder="sdk/test/python or #";
+                            label for="sub-qos" { "QoS" }
+                            select #sub-qos { option value="0" { "0 – at most once" } option value="1" { "1 – at least once" } }
+                            button.primary type="submit" { "Subscribe" }
+                        }
+                        h3 { "Subscriptions" }
+                        p.hint #no-subs { "None yet." }
+                        ul #subscriptions.plain {}
+                    }
+                    section.card aria-labelledby="pub-h" {
+                        h2 #pub-h { "Publish to a topic" }
+                        form #pub-form {
+                            label for="topic" { "Topic name" }
+                            input #topic name="topic" required spellcheck="false" autocomplete="off" placeholder="raspi2/commands";
+                            div.inline {
+                                div { label for="pub-qos" { "QoS" }
+                                    select #pub-qos { option value="0" { "0" } option value="1" selected { "1" } } }
+                                div.check { input #retain type="checkbox"; label for="retain" { "Retain" } }
+                            }
+                            label for="payload" { "Message payload" }
+                            textarea #payload rows="5" spellcheck="false" { "{\n  \"message\": \"Hello from the Kumo console\"\n}" }
+                            button.primary type="submit" { "Publish" }
+                        }
+                        p #pub-note.hint role="status" aria-live="polite" {}
+                    }
+                }
+                section aria-labelledby="msg-h" {
+                    div.toolbar {
+                        h2 #msg-h { "Messages" }
+                        button #pause type="button" aria-pressed="false" { "Pause" }
+                        button #clear type="button" { "Clear" }
+                        button #export type="button" { "Export JSON" }
+                    }
+                    div #messages role="log" aria-live="polite" aria-relevant="additions" {}
+                }
+            }
+        },
+    )
+}
+
+/// A device platform the wizard knows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    Python,
+    MicroPython,
+    Rust,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 3] = [Platform::Python, Platform::MicroPython, Platform::Rust];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Platform::Python => "python",
+            Platform::MicroPython => "micropython",
+            Platform::Rust => "rust",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Platform> {
+        Platform::ALL.into_iter().find(|p| p.id() == id)
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Platform::Python => "Linux / Python (AWS IoT Device SDK v2)",
+            Platform::MicroPython => "MicroPython (Raspberry Pi Pico W, ESP32)",
+            Platform::Rust => "Rust (kumo-device)",
+        }
+    }
+
+    fn note(self) -> &'static str {
+        match self {
+            Platform::Python => "A Raspberry Pi or any Linux machine with Python 3: start.sh installs the SDK and runs a pub/sub sample.",
+            Platform::MicroPython => "A board running MicroPython with umqtt.simple: the kit carries the certificate and key in DER, no OpenSSL step.",
+            Platform::Rust => "One small binary that speaks to Kumo and to AWS IoT Core alike.",
+        }
+    }
+
+    /// The topic the kit's program for this platform publishes to.
+    pub fn topic(self, thing: &str) -> String {
+        match self {
+            Platform::MicroPython => format!("{thing}/hello"),
+            Platform::Python | Platform::Rust => "sdk/test/python".to_owned(),
+        }
+    }
+}
+
+/// Step 1: name the thing, choose the platform.
+pub fn connect_form(csrf: &str, error: Option<&str>, thing: &str) -> Markup {
+    layout(
+        "Connect a device",
+        Some(csrf),
+        html! {
+            h1 { "Connect a device" }
+            ol.steps aria-label="Steps" {
+                li.current aria-current="step" { "Name and platform" }
+                li { "Download the kit" }
+                li { "Run it on the device" }
+            }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form.card method="post" action="/console/connect" {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="thing" { "Thing name" }
+                input #thing name="thing" required value=(thing) pattern="[a-zA-Z0-9:_-]{1,128}"
+                    spellcheck="false" autocomplete="off" aria-describedby="thing-hint" placeholder="raspi2";
+                p.hint #thing-hint { "Letters, digits, " code { ":" } ", " code { "_" } " and " code { "-" }
+                    ". An existing thing gets one more certificate." }
+                fieldset {
+                    legend { "Device platform" }
+                    @for (i, p) in Platform::ALL.into_iter().enumerate() {
+                        div.choice {
+                            input type="radio" name="platform" id={ "platform-" (p.id()) } value=(p.id()) checked[i == 0];
+                            label for={ "platform-" (p.id()) } { strong { (p.label()) } span.hint { (p.note()) } }
+                        }
+                    }
+                }
+                p.hint { "Next, Kumo creates the thing, an ACTIVE certificate with its key pair, and the policy "
+                    code { "NAME-Policy" } " (the thing's own topics, its shadows and " code { "sdk/test/*" } "), and attaches them." }
+                button.primary type="submit" { "Create thing and kit" }
+            }
+        },
+    )
+}
+
+/// What the wizard made, for its steps page.
+pub struct KitView<'a> {
+    pub id: &'a str,
+    pub thing: &'a str,
+    pub certificate_id: &'a str,
+    pub platform: Platform,
+    pub endpoint: &'a str,
+    pub port: u16,
+    pub connected: Vec<String>,
+}
+
+/// Steps 2 and 3: download, the commands, and the live wait.
+pub fn connect_steps(csrf: &str, k: &KitView<'_>) -> Markup {
+    let thing = k.thing;
+    let commands = match k.platform {
+        Platform::Python => format!(
+            "unzip connect_device_package.zip -d {thing}\ncd {thing}\nchmod +x start.sh\n./start.sh"
+        ),
+        Platform::MicroPython => format!(
+            "unzip connect_device_package.zip -d {thing}\ncd {thing}\npip install mpremote\n\
+             mpremote mip install umqtt.simple\nmpremote mkdir :cert\n\
+             mpremote cp {thing}.cert.der {thing}.private.key.der :cert/\n\
+             mpremote cp main.py :main.py\nmpremote reset"
+        ),
+        Platform::Rust => format!(
+            "unzip connect_device_package.zip -d {thing}\ncd {thing}\n\
+             kumo-device pubsub --endpoint {} --port {} --ca_file root-CA.crt \\\n  \
+             --cert {thing}.cert.pem --key {thing}.private.key \\\n  \
+             --client_id {thing} --topic sdk/test/python --count 10",
+            k.endpoint, k.port
+        ),
+    };
+    let topic = k.platform.topic(thing);
+    layout(
+        "Connect a device: run the kit",
+        Some(csrf),
+        html! {
+            h1 { "Connect " (thing) }
+            ol.steps aria-label="Steps" {
+                li.done { "Name and platform" }
+                li.current aria-current="step" { "Download the kit" }
+                li { "Run it on the device" }
+            }
+            section.card aria-labelledby="dl-h" {
+                h2 #dl-h { "1. Download the connect kit" }
+                p { "Thing " strong { (thing) } ", certificate " code title=(k.certificate_id) { (k.certificate_id.get(..16).unwrap_or(k.certificate_id)) "…" }
+                    " (ACTIVE), policy " code { (thing) "-Policy" } ". The kit holds the certificate, its private key, Kumo's root CA and the scripts." }
+                p { a.button.primary #download href={ "/console/connect/" (k.id) "/connect_device_package.zip" } download="connect_device_package.zip" { "Download connect_device_package.zip" } }
+                p.hint { "Kumo keeps no copy of the private key: this download works for this session for an hour. Keep the file private." }
+            }
+            section.card aria-labelledby="run-h" {
+                h2 #run-h { "2. Run it on the device (" (k.platform.label()) ")" }
+                @if k.platform == Platform::MicroPython {
+                    p.hint { "On a Wi-Fi board, set " code { "WIFI_SSID" } " and " code { "WIFI_PASSWORD" } " in main.py first." }
+                }
+                @if k.platform == Platform::Rust {
+                    p.hint { "kumo-device comes with Kumo: " code { "cargo install --path crates/device" } " from the source, or copy the binary to the device." }
+                }
+                div.code {
+                    pre #commands { (commands) }
+                    button.small type="button" data-copy="commands" { "Copy" }
+                }
+                p.hint { "The device connects to " code { (k.endpoint) ":" (k.port) } ". If that name does not resolve on the device, add it to " code { "tls.endpoint_names" } " or " code { "/etc/hosts" } "." }
+            }
+            section.card #wait-device data-certificate=(k.certificate_id) data-topic=(topic) aria-labelledby="wait-h" {
+                h2 #wait-h { "3. Waiting for your device" }
+                @if k.connected.is_empty() {
+                    p #wait-status.live.waiting role="status" aria-live="polite" { "Waiting for your device to connect…" }
+                } @else {
+                    p #wait-status.live.good role="status" aria-live="polite" { "Connected! Your device is online as client ID " (k.connected.join(", ")) "." }
+                }
+                h3 #first-heading hidden[k.connected.is_empty()] { "First messages on " code { (topic) } }
+                p.hint #first-hint hidden { "More in the " a href={ "/console/test?filter=" (topic.replace('#', "%23")) } { "MQTT test client" } "." }
+                ol #first-messages.plain aria-live="polite" {}
+                p { a href={ "/console/things/" (thing) } { "Go to thing " (thing) } }
+            }
+        },
+    )
 }
 
 #[cfg(test)]
