@@ -65,8 +65,14 @@ def click_and_load(driver, element):
 
 
 def shot(driver, name):
+    """A screenshot of the whole page (not just the window) as a test artifact."""
+    import base64
     ARTIFACTS.mkdir(exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    png = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
+    (ARTIFACTS / f"{name}.png").write_bytes(base64.b64decode(png["data"]))
 
 
 def test_issue_8_login_then_the_overview(kumo, browser):
@@ -232,8 +238,10 @@ def test_issue_8_shadow_view_and_desired_editor(kumo, browser):
     assert msgs
     # The view follows the shadow live: the device reports, the page shows it.
     kumo.cli("shadow", "update", "raspi2", '{"state":{"reported":{"fan":3}}}')
-    WebDriverWait(browser, 10).until(lambda b: column("reported").startswith("{") and
-                                     json.loads(column("reported")) == {"led": "on", "fan": 3})
+    from selenium.common.exceptions import StaleElementReferenceException
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda b: column("reported").startswith("{") and
+        json.loads(column("reported")) == {"led": "on", "fan": 3})
     assert column("delta") == "—"
     # Someone else changes the shadow while this user edits: the page says
     # so, and saving is a version conflict that keeps the edit.
@@ -312,3 +320,169 @@ def test_issue_8_policies_list_view_and_editor(kumo, browser):
     # A good one becomes version 2, the default.
     assert "Saved as version 2" in save(json.dumps(doc, indent=2))
     assert kumo.aws("iot").get_policy(policyName="raspi2-Policy")["defaultVersionId"] == "2"
+
+
+def test_issue_8_connect_one_device_end_to_end(kumo, browser):
+    """Seed 000 in the console: the wizard makes the thing and its kit, the
+    kit is downloaded through the browser, an awsiotsdk device connects with
+    nothing but the kit's files and the wizard turns green with its first
+    message; the test client (an admin connection, visible in the lifecycle
+    events) sees the device's messages and publishes to it; a desired-state
+    edit reaches the device as a delta, and the device's report shows up on
+    the shadow page live."""
+    import json
+    import threading
+    import zipfile
+
+    from awscrt import mqtt
+    from awsiot import mqtt_connection_builder
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from helpers import paho_client
+
+    from selenium.common.exceptions import StaleElementReferenceException
+    # Live parts replace elements: a lookup may race a replacement.
+    wait = WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,))
+    downloads = kumo.workdir / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior",
+                            {"behavior": "allow", "downloadPath": str(downloads)})
+    # Watches the lifecycle events from outside the console.
+    watcher = paho_client(kumo, 5)
+    watcher.subscribe("$aws/events/presence/connected/+", qos=1)
+
+    # Step 1: name and platform.
+    login(browser, kumo)
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, "Connect a device"))
+    shot(browser, "console-connect-1-form")
+    browser.find_element(By.ID, "thing").send_keys("raspi2")
+    browser.find_element(By.ID, "platform-python").click()
+    click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "form.card button[type=submit]"))
+    # Step 2: the commands and the live wait.
+    commands = browser.find_element(By.ID, "commands").text
+    assert commands.splitlines() == ["unzip connect_device_package.zip -d raspi2", "cd raspi2",
+                                     "chmod +x start.sh", "./start.sh"]
+    status = browser.find_element(By.ID, "wait-status")
+    assert status.text == "Waiting for your device to connect…"
+    cert_id = browser.find_element(By.ID, "wait-device").get_attribute("data-certificate")
+    described = kumo.aws("iot").describe_certificate(certificateId=cert_id)["certificateDescription"]
+    assert described["status"] == "ACTIVE"
+    shot(browser, "console-connect-2-waiting")
+    # The kit, downloaded by the browser.
+    browser.find_element(By.ID, "download").click()
+    kit = downloads / "connect_device_package.zip"
+    wait.until(lambda b: kit.exists() and zipfile.is_zipfile(kit))
+    device_dir = kumo.workdir / "raspi2"
+    with zipfile.ZipFile(kit) as zf:
+        zf.extractall(device_dir)
+        assert "start.sh" in zf.namelist() and "main.py" in zf.namelist()
+    start = (device_dir / "start.sh").read_text()
+    assert f"--endpoint localhost --port {kumo.tls_port}" in start
+
+    # The device: the AWS IoT Device SDK v2 with the kit's files, as pubsub.py.
+    got, cond = [], threading.Condition()
+
+    def on_message(topic, payload, **kw):
+        with cond:
+            got.append((topic, json.loads(payload)))
+            cond.notify_all()
+
+    device = mqtt_connection_builder.mtls_from_path(
+        endpoint="localhost", port=kumo.tls_port, cert_filepath=str(device_dir / "raspi2.cert.pem"),
+        pri_key_filepath=str(device_dir / "raspi2.private.key"),
+        ca_filepath=str(device_dir / "root-CA.crt"), client_id="basicPubSub",
+        clean_session=True, keep_alive_secs=30)
+    device.connect().result(20)
+    try:
+        for topic in ("raspi2/commands", "$aws/things/raspi2/shadow/update/delta"):
+            device.subscribe(topic=topic, qos=mqtt.QoS.AT_LEAST_ONCE, callback=on_message)[0].result(20)
+        wait.until(lambda b: "Connected!" in status.text)
+        assert status.text == "Connected! Your device is online as client ID basicPubSub."
+        assert "good" in status.get_attribute("class")
+
+        def hello(n):
+            device.publish(topic="sdk/test/python", payload=json.dumps(f"Hello World! [{n}]"),
+                           qos=mqtt.QoS.AT_LEAST_ONCE)[0].result(20)
+
+        # The wizard subscribes once the device is there; publish until it shows.
+        n = 0
+
+        def first_message(b):
+            nonlocal n
+            n += 1
+            hello(n)
+            return b.find_elements(By.CSS_SELECTOR, "#first-messages li")
+        wait.until(first_message)
+        first = browser.find_element(By.CSS_SELECTOR, "#first-messages li")
+        assert "sdk/test/python" in first.text and "Hello World! [" in first.text
+        shot(browser, "console-connect-3-connected")
+
+        # The test client: subscribe, see the device's messages.
+        click_and_load(browser, browser.find_element(By.LINK_TEXT, "Test client"))
+        wait.until(lambda b: b.find_element(By.ID, "live-status").text.startswith("Connected as kumo-console-"))
+        console_id = browser.find_element(By.ID, "live-status").text.split()[-1].rstrip(".")
+        # The console's client is in the lifecycle events as an admin principal.
+        events = watcher.messages.wait_until(
+            lambda ms: any(json.loads(m.payload)["clientId"] == console_id for m in ms),
+            what="the console's connected event")
+        ev = next(json.loads(m.payload) for m in events if json.loads(m.payload)["clientId"] == console_id)
+        assert ev["principalIdentifier"] == kumo.credentials()[0]
+        browser.find_element(By.ID, "filter").send_keys("sdk/test/#")
+        Select(browser.find_element(By.ID, "sub-qos")).select_by_value("1")
+        browser.find_element(By.CSS_SELECTOR, "#sub-form button").click()
+        wait.until(lambda b: "Subscribed to sdk/test/#." in b.find_element(By.ID, "pub-note").text)
+        device.publish(topic="sdk/test/python", payload=json.dumps({"temperature": 21.5, "seq": 1}),
+                       qos=mqtt.QoS.AT_LEAST_ONCE)[0].result(20)
+        card = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#messages article.msg"))[0]
+        assert card.find_element(By.CSS_SELECTOR, ".topic").text == "sdk/test/python"
+        # Pretty-printed JSON.
+        assert card.find_element(By.TAG_NAME, "pre").text == '{\n  "temperature": 21.5,\n  "seq": 1\n}'
+        assert "QoS 1" in card.text and "JSON" in card.text
+        # Publish from the console to the device.
+        topic = browser.find_element(By.ID, "topic")
+        topic.send_keys("raspi2/commands")
+        payload = browser.find_element(By.ID, "payload")
+        payload.clear()
+        payload.send_keys('{"led": "on"}')
+        Select(browser.find_element(By.ID, "pub-qos")).select_by_value("1")
+        browser.find_element(By.CSS_SELECTOR, "#pub-form button").click()
+        with cond:
+            assert cond.wait_for(lambda: ("raspi2/commands", {"led": "on"}) in got, 20), got
+        wait.until(lambda b: "Published to raspi2/commands." in b.find_element(By.ID, "pub-note").text)
+        shot(browser, "console-test-client")
+
+        # The shadow: edit desired in the console, the device gets the delta.
+        browser.get(f"https://localhost:{kumo.api_port}/console/things/raspi2")
+        badge = browser.find_element(By.CSS_SELECTOR, "h1 [data-certificates]")
+        assert badge.text == "connected as basicPubSub"
+        shot(browser, "console-thing")
+        browser.get(f"https://localhost:{kumo.api_port}/console/things/raspi2/shadow")
+        box = browser.find_element(By.ID, "desired")
+        box.clear()
+        box.send_keys('{"led": "green"}')
+        click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "form.editor button"))
+        with cond:
+            assert cond.wait_for(lambda: any(t.endswith("/delta") for t, _ in got), 20), got
+        delta = next(p for t, p in got if t.endswith("/delta"))
+        assert delta["state"] == {"led": "green"} and delta["version"] == 1
+        # The device reports; the page shows it without a reload.
+        device.publish(topic="$aws/things/raspi2/shadow/update",
+                       payload=json.dumps({"state": {"reported": {"led": "green"}}}),
+                       qos=mqtt.QoS.AT_LEAST_ONCE)[0].result(20)
+        col = lambda k: browser.find_element(By.CSS_SELECTOR, f"[data-section={k}]").text  # noqa: E731
+        wait.until(lambda b: col("reported").startswith("{") and json.loads(col("reported")) == {"led": "green"})
+        assert col("delta") == "—"
+        assert browser.find_element(By.ID, "shadow-version").text == "2"
+        shot(browser, "console-shadow-live")
+        # The overview counts messages per second.
+        browser.get(f"https://localhost:{kumo.api_port}/console")
+        for i in range(20):
+            hello(100 + i)
+        wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "[data-stat=in]").text != "—")
+        shot(browser, "console-overview-live")
+    finally:
+        device.disconnect().result(20)
+    # The thing page follows the disconnect.
+    browser.get(f"https://localhost:{kumo.api_port}/console/things/raspi2")
+    wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "h1 [data-certificates]").text == "offline")

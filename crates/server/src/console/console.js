@@ -200,6 +200,10 @@
       if (done) return;
       done = true;
       root.classList.add("connected");
+      document.querySelectorAll("#steps li").forEach((li, i) => {
+        li.className = i < 3 ? "done" : "current";
+        if (i === 3) li.setAttribute("aria-current", "step"); else li.removeAttribute("aria-current");
+      });
       status.className = "live good";
       status.textContent = `Connected! Your device is online as client ID ${clientId}.`;
       $("#first-heading", root).hidden = false;

@@ -684,11 +684,7 @@ pub fn connect_form(csrf: &str, error: Option<&str>, thing: &str) -> Markup {
         Some(csrf),
         html! {
             h1 { "Connect a device" }
-            ol.steps aria-label="Steps" {
-                li.current aria-current="step" { "Name and platform" }
-                li { "Download the kit" }
-                li { "Run it on the device" }
-            }
+            (steps(0))
             @if let Some(e) = error { p.error role="alert" { (e) } }
             form.card method="post" action="/console/connect" {
                 input type="hidden" name="csrf" value=(csrf);
@@ -712,6 +708,20 @@ pub fn connect_form(csrf: &str, error: Option<&str>, thing: &str) -> Markup {
             }
         },
     )
+}
+
+/// The wizard's progress: steps before `current` are done.
+fn steps(current: usize) -> Markup {
+    let names = ["Name and platform", "Download the kit", "Run it on the device", "See it connect"];
+    html! {
+        ol.steps #steps aria-label="Progress" {
+            @for (i, n) in names.iter().enumerate() {
+                @if i < current { li.done { (n) } }
+                @else if i == current { li.current aria-current="step" { (n) } }
+                @else { li { (n) } }
+            }
+        }
+    }
 }
 
 /// What the wizard made, for its steps page.
@@ -752,20 +762,17 @@ pub fn connect_steps(csrf: &str, k: &KitView<'_>) -> Markup {
         Some(csrf),
         html! {
             h1 { "Connect " (thing) }
-            ol.steps aria-label="Steps" {
-                li.done { "Name and platform" }
-                li.current aria-current="step" { "Download the kit" }
-                li { "Run it on the device" }
-            }
+            (steps(if k.connected.is_empty() { 1 } else { 3 }))
             section.card aria-labelledby="dl-h" {
-                h2 #dl-h { "1. Download the connect kit" }
+                h2 #dl-h { "2. Download the connect kit" }
                 p { "Thing " strong { (thing) } ", certificate " code title=(k.certificate_id) { (k.certificate_id.get(..16).unwrap_or(k.certificate_id)) "…" }
                     " (ACTIVE), policy " code { (thing) "-Policy" } ". The kit holds the certificate, its private key, Kumo's root CA and the scripts." }
                 p { a.button.primary #download href={ "/console/connect/" (k.id) "/connect_device_package.zip" } download="connect_device_package.zip" { "Download connect_device_package.zip" } }
                 p.hint { "Kumo keeps no copy of the private key: this download works for this session for an hour. Keep the file private." }
             }
             section.card aria-labelledby="run-h" {
-                h2 #run-h { "2. Run it on the device (" (k.platform.label()) ")" }
+                h2 #run-h { "3. Run it on the device" }
+                p { "Platform: " strong { (k.platform.label()) } ". " a href="/console/connect" { "Choose another" } " (a new certificate)." }
                 @if k.platform == Platform::MicroPython {
                     p.hint { "On a Wi-Fi board, set " code { "WIFI_SSID" } " and " code { "WIFI_PASSWORD" } " in main.py first." }
                 }
@@ -779,7 +786,7 @@ pub fn connect_steps(csrf: &str, k: &KitView<'_>) -> Markup {
                 p.hint { "The device connects to " code { (k.endpoint) ":" (k.port) } ". If that name does not resolve on the device, add it to " code { "tls.endpoint_names" } " or " code { "/etc/hosts" } "." }
             }
             section.card #wait-device data-certificate=(k.certificate_id) data-topic=(topic) aria-labelledby="wait-h" {
-                h2 #wait-h { "3. Waiting for your device" }
+                h2 #wait-h { "4. See it connect" }
                 @if k.connected.is_empty() {
                     p #wait-status.live.waiting role="status" aria-live="polite" { "Waiting for your device to connect…" }
                 } @else {
