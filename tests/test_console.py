@@ -311,11 +311,21 @@ def test_issue_8_policies_list_view_and_editor(kumo, browser):
     # Not JSON: the message says the line; the draft is kept for fixing.
     msg = save('{\n  "Version": "2012-10-17",\n  "Statement": [\n}')
     assert "MalformedPolicyException" in msg and "line 4" in msg, msg
+    assert msg.startswith("Line 4: "), msg
     assert browser.find_element(By.ID, "document").get_attribute("value").startswith('{\n  "Version"')
     # A bad element: the message names it.
     bad = dict(doc, Statement=[dict(doc["Statement"][0], Effect="Permit")])
-    msg = save(json.dumps(bad, indent=2))
+    text = json.dumps(bad, indent=2)
+    msg = save(text)
     assert "Statement[0].Effect" in msg, msg
+    # ... and is shown at its line: the message, an excerpt, the cursor.
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if '"Permit"' in l)
+    assert msg.startswith(f"Line {line}: MalformedPolicyException"), msg
+    assert browser.find_element(By.CSS_SELECTOR, "pre.excerpt mark").text.strip() == \
+        f'{line}  {text.splitlines()[line - 1]}'
+    selected = browser.execute_script(
+        "const t = document.activeElement; return [t.id, t.value.slice(t.selectionStart, t.selectionEnd)];")
+    assert selected == ["document", '      "Effect": "Permit",']
     shot(browser, "console-policy-error")
     # A good one becomes version 2, the default.
     assert "Saved as version 2" in save(json.dumps(doc, indent=2))

@@ -154,9 +154,8 @@ async fn serve(config: Config, ports_file: Option<PathBuf>) -> Result<()> {
         .find_map(|k| bound.iter().find(|b| b.kind.name() == *k))
         .map_or(8883, |b| b.addr.port());
     let root_ca_path = pki::CaDir::new(&config.data_dir).root_cert();
-    let root_ca = std::fs::read(&root_ca_path).map_err(|e| {
-        Failure::runtime(anyhow::anyhow!("{}: {e}", root_ca_path.display()))
-    })?;
+    let root_ca = std::fs::read(&root_ca_path)
+        .map_err(|e| Failure::runtime(anyhow::anyhow!("{}: {e}", root_ca_path.display())))?;
     let api = Arc::new(api::Api {
         registry: registry.clone(),
         shadows: shadows.clone(),

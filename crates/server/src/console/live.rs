@@ -207,7 +207,11 @@ impl Client {
         let qos = match v["qos"].as_u64().unwrap_or(0) {
             0 => QoS::AtMostOnce,
             1 => QoS::AtLeastOnce,
-            q => return Err(format!("QoS {q} is not supported (0 or 1, as AWS IoT Core)")),
+            q => {
+                return Err(format!(
+                    "QoS {q} is not supported (0 or 1, as AWS IoT Core)"
+                ))
+            }
         };
         match v["op"].as_str() {
             Some("subscribe") => {
@@ -345,10 +349,7 @@ fn message_event(p: &Publish) -> Value {
         props.insert("responseTopic".into(), json!(rt));
     }
     if !p.properties.user_properties.is_empty() {
-        props.insert(
-            "userProperties".into(),
-            json!(p.properties.user_properties),
-        );
+        props.insert("userProperties".into(), json!(p.properties.user_properties));
     }
     if !props.is_empty() {
         e["properties"] = Value::Object(props);

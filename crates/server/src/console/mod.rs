@@ -10,6 +10,7 @@
 //! a session.
 
 mod live;
+mod locate;
 mod pages;
 
 use std::collections::HashMap;
@@ -207,7 +208,10 @@ pub async fn handle(
         }
         ("GET", "/console/test") => {
             let s = session.expect("checked above");
-            html(200, pages::test_client(&s.csrf, &query_params(&req, "filter")))
+            html(
+                200,
+                pages::test_client(&s.csrf, &query_params(&req, "filter")),
+            )
         }
         ("GET", "/console/connect") => {
             let s = session.expect("checked above");
@@ -231,7 +235,8 @@ pub async fn handle(
                 "" => api
                     .console
                     .with_kit(&token, id, |k| {
-                        let connected = pages::clients_of(api, std::slice::from_ref(&k.certificate_id));
+                        let connected =
+                            pages::clients_of(api, std::slice::from_ref(&k.certificate_id));
                         pages::connect_steps(
                             &s.csrf,
                             &pages::KitView {
@@ -245,7 +250,10 @@ pub async fn handle(
                             },
                         )
                     })
-                    .map_or_else(|| html(404, pages::kit_gone(&s.csrf)), |page| html(200, page)),
+                    .map_or_else(
+                        || html(404, pages::kit_gone(&s.csrf)),
+                        |page| html(200, page),
+                    ),
                 "connect_device_package.zip" => api
                     .console
                     .with_kit(&token, id, |k| k.zip.clone())
@@ -441,7 +449,9 @@ fn live_upgrade(
             &[],
         )
     };
-    if !crate::api::websocket::is_upgrade(&req) || header("sec-websocket-version").as_deref() != Some("13") {
+    if !crate::api::websocket::is_upgrade(&req)
+        || header("sec-websocket-version").as_deref() != Some("13")
+    {
         return refuse(400, "a WebSocket (version 13) handshake is expected here");
     }
     let same_origin = match (header("origin"), header("host")) {
@@ -477,7 +487,10 @@ fn live_upgrade(
         .status(101)
         .header("upgrade", "websocket")
         .header("connection", "Upgrade")
-        .header("sec-websocket-accept", crate::api::websocket::accept_key(&key))
+        .header(
+            "sec-websocket-accept",
+            crate::api::websocket::accept_key(&key),
+        )
         .body(Full::new(Bytes::new()))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
@@ -490,13 +503,19 @@ async fn connect_device(api: &Api, s: &Session, token: &str, form: &Form) -> Res
         .and_then(|p| pages::Platform::from_id(&p))
         .unwrap_or(pages::Platform::Python);
     if let Err(e) = kumo_model::ThingName::new(&thing) {
-        return html(400, pages::connect_form(&s.csrf, Some(&e.to_string()), &thing));
+        return html(
+            400,
+            pages::connect_form(&s.csrf, Some(&e.to_string()), &thing),
+        );
     }
     let made = match crate::kit::provision(&api.registry, &api.broker, &thing).await {
         Ok(m) => m,
         Err(e) => {
             let text = format!("{}: {}", e.aws_type(), e.message());
-            return html(e.http_status(), pages::connect_form(&s.csrf, Some(&text), &thing));
+            return html(
+                e.http_status(),
+                pages::connect_form(&s.csrf, Some(&text), &thing),
+            );
         }
     };
     let target = crate::kit::Target {

@@ -528,6 +528,19 @@ pub fn policy(
         ))
     })?;
     let title = format!("Policy {name}");
+    // A refused draft: the line the error concerns, and the lines around it.
+    let error_line = match (message, draft) {
+        (Some((text, false)), Some(d)) => super::locate::error_line(d, text),
+        _ => None,
+    };
+    let excerpt = error_line.zip(draft).map(|(n, d)| {
+        d.lines()
+            .enumerate()
+            .skip(n.saturating_sub(3))
+            .take(5)
+            .map(|(i, l)| (i + 1, l.to_owned()))
+            .collect::<Vec<_>>()
+    });
     Some(layout(
         &title,
         Some(csrf),
@@ -535,7 +548,18 @@ pub fn policy(
             p.crumbs { a href="/console/policies" { "Policies" } " / " (name) }
             h1 { (name) }
             @if let Some((text, ok)) = message {
-                p.error[!ok].saved[ok] role="status" { (text) }
+                p.error[!ok].saved[ok] role="status" {
+                    @if let Some(n) = error_line { "Line " (n) ": " }
+                    (text)
+                }
+            }
+            @if let (Some(n), Some(lines)) = (error_line, &excerpt) {
+                pre.excerpt aria-label={ "The document around line " (n) } {
+                    @for (i, l) in lines {
+                        @if *i == n { mark { (format!("{i:>3}  {l}")) } "\n" }
+                        @else { (format!("{i:>3}  {l}")) "\n" }
+                    }
+                }
             }
             dl.facts {
                 dt { "Default version" } dd { (default) }
@@ -550,7 +574,8 @@ pub fn policy(
             form.editor method="post" action={ "/console/policies/" (name) } {
                 input type="hidden" name="csrf" value=(csrf);
                 label for="document" { "Policy document" }
-                textarea id="document" name="document" rows="18" spellcheck="false" {
+                textarea id="document" name="document" rows="18" spellcheck="false"
+                    data-error-line=[error_line] aria-invalid=[error_line.map(|_| "true")] {
                     (draft.unwrap_or(&pretty(document.as_bytes())))
                 }
                 button.primary type="submit" { "Save new version" }
@@ -712,7 +737,12 @@ pub fn connect_form(csrf: &str, error: Option<&str>, thing: &str) -> Markup {
 
 /// The wizard's progress: steps before `current` are done.
 fn steps(current: usize) -> Markup {
-    let names = ["Name and platform", "Download the kit", "Run it on the device", "See it connect"];
+    let names = [
+        "Name and platform",
+        "Download the kit",
+        "Run it on the device",
+        "See it connect",
+    ];
     html! {
         ol.steps #steps aria-label="Progress" {
             @for (i, n) in names.iter().enumerate() {
