@@ -448,7 +448,28 @@ def test_issue_8_connect_one_device_end_to_end(kumo, browser):
         assert card.find_element(By.CSS_SELECTOR, ".topic").text == "sdk/test/python"
         # Pretty-printed JSON.
         assert card.find_element(By.TAG_NAME, "pre").text == '{\n  "temperature": 21.5,\n  "seq": 1\n}'
-        assert "QoS 1" in card.text and "JSON" in card.text
+        assert "QoS 1" in card.text and "JSON" in card.text and "from basicPubSub" in card.text
+        # Pause holds messages back, Resume shows them, Export saves what came.
+        cards = lambda b: b.find_elements(By.CSS_SELECTOR, "#messages article.msg")  # noqa: E731
+        pause = browser.find_element(By.ID, "pause")
+        pause.click()
+        assert pause.get_attribute("aria-pressed") == "true"
+        device.publish(topic="sdk/test/python", payload=b"plain text", qos=mqtt.QoS.AT_LEAST_ONCE)[0].result(20)
+        wait.until(lambda b: pause.text == "Resume (1 held)")
+        assert len(cards(browser)) == 1
+        pause.click()
+        wait.until(lambda b: len(cards(b)) == 2)
+        assert cards(browser)[0].find_element(By.TAG_NAME, "pre").text == "plain text"
+        browser.find_element(By.ID, "export").click()
+        exported = downloads / "kumo-messages.json"
+        wait.until(lambda b: exported.exists() and exported.stat().st_size > 0)
+        saved = json.loads(exported.read_text())
+        assert [(m["topic"], m["payload"], m["client"]) for m in saved] == [
+            ("sdk/test/python", json.dumps({"temperature": 21.5, "seq": 1}), "basicPubSub"),
+            ("sdk/test/python", "plain text", "basicPubSub")]
+        shot(browser, "console-test-client")
+        browser.find_element(By.ID, "clear").click()
+        assert cards(browser) == []
         # Publish from the console to the device.
         topic = browser.find_element(By.ID, "topic")
         topic.send_keys("raspi2/commands")
@@ -460,7 +481,6 @@ def test_issue_8_connect_one_device_end_to_end(kumo, browser):
         with cond:
             assert cond.wait_for(lambda: ("raspi2/commands", {"led": "on"}) in got, 20), got
         wait.until(lambda b: "Published to raspi2/commands." in b.find_element(By.ID, "pub-note").text)
-        shot(browser, "console-test-client")
 
         # The shadow: edit desired in the console, the device gets the delta.
         browser.get(f"https://localhost:{kumo.api_port}/console/things/raspi2")

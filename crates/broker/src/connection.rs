@@ -80,6 +80,7 @@ where
         principal,
         client_cert,
         admin,
+        publisher_ids,
         ..
     } = info;
     let (mut rd, mut wr) = tokio::io::split(stream);
@@ -171,6 +172,7 @@ where
         topic_alias_maximum: connect.properties.topic_alias_maximum.unwrap_or(0),
         problem_information: connect.properties.request_problem_information != Some(0),
         max_queued: inner.config.max_queued_messages,
+        publisher_ids: publisher_ids && version.is_v5(),
     };
     let outbox = Arc::new(Outbox::new(params));
     outbox.push(Packet::ConnAck(ack));
@@ -188,7 +190,7 @@ where
 
     let will = connect.will.as_ref().map(|w| {
         let (expires_at, props) = message_properties(&w.properties);
-        let msg = Message::new(
+        let msg = Message::published_by(
             Bytes::from(w.topic.clone()),
             w.payload.clone(),
             w.qos,
@@ -196,6 +198,7 @@ where
             props,
             expires_at,
             session.id,
+            Some(session.client_id.clone()),
         );
         (msg, w.properties.will_delay_interval.unwrap_or(0))
     });
@@ -755,7 +758,7 @@ impl Conn {
                 })
             });
         let (expires_at, props) = message_properties(&p.properties);
-        let msg = Message::new(
+        let msg = Message::published_by(
             p.topic,
             p.payload,
             p.qos,
@@ -763,6 +766,7 @@ impl Conn {
             props,
             expires_at,
             self.session.id,
+            Some(self.session.client_id.clone()),
         );
         let mut commits = Vec::new();
         let delivered = self

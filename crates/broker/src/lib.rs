@@ -31,6 +31,7 @@ mod writer;
 
 pub use config::{BrokerConfig, Compat};
 pub use message::Message;
+pub use writer::PUBLISHER_PROPERTY;
 
 use foldhash::HashMap;
 use std::net::SocketAddr;
@@ -68,6 +69,10 @@ pub struct ConnectionInfo {
     /// signed with them, the console's test client) rather than a device
     /// certificate; the authorizer is told so.
     pub admin: bool,
+    /// Deliveries to this MQTT 5 connection carry the publishing client's
+    /// ID as the user property `x-kumo-publisher` (the console's test
+    /// client shows it).
+    pub publisher_ids: bool,
 }
 
 /// A running broker. Cheap to clone: every clone is the same broker.

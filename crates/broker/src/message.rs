@@ -27,6 +27,9 @@ pub struct Message {
     pub expires_at: Option<Instant>,
     /// Session that published it (for No Local); 0 for the broker itself.
     pub publisher: u64,
+    /// The publishing client's ID, for subscribers that asked to see it
+    /// (the console's test client); None for the broker and the API.
+    pub publisher_id: Option<Arc<str>>,
     /// The first encoding asked for, which is nearly always the only one.
     encoded: OnceLock<(usize, Encoded)>,
     /// Every other (version, QoS, RETAIN) variant, when subscribers differ.
@@ -55,6 +58,23 @@ impl Message {
         expires_at: Option<Instant>,
         publisher: u64,
     ) -> Arc<Message> {
+        Self::published_by(
+            topic, payload, qos, retain, properties, expires_at, publisher, None,
+        )
+    }
+
+    /// A message a client published: its session and client ID.
+    #[allow(clippy::too_many_arguments)]
+    pub fn published_by(
+        topic: Bytes,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        properties: Properties,
+        expires_at: Option<Instant>,
+        publisher: u64,
+        publisher_id: Option<Arc<str>>,
+    ) -> Arc<Message> {
         Arc::new(Message {
             topic,
             payload,
@@ -63,6 +83,7 @@ impl Message {
             properties,
             expires_at,
             publisher,
+            publisher_id,
             encoded: OnceLock::new(),
             variants: OnceLock::new(),
             stored: OnceLock::new(),

@@ -85,7 +85,14 @@ pub(crate) struct Params {
     pub problem_information: bool,
     /// The broker's queue limit per session (for the high/low-water marks).
     pub max_queued: usize,
+    /// Add the publisher's client ID to each PUBLISH as the user property
+    /// [`PUBLISHER_PROPERTY`] (MQTT 5 only; see `ConnectionInfo`).
+    pub publisher_ids: bool,
 }
+
+/// The user property that carries the publishing client's ID to
+/// connections that asked for it.
+pub const PUBLISHER_PROPERTY: &str = "x-kumo-publisher";
 
 impl Params {
     fn fits(&self, len: usize) -> bool {
@@ -270,6 +277,7 @@ impl Writer {
         let per_subscriber = self.v5()
             && (!out.sub_ids.is_empty()
                 || msg.expires_at.is_some()
+                || (self.params.publisher_ids && msg.publisher_id.is_some())
                 || self.params.topic_alias_maximum > 0);
         if per_subscriber {
             return self.publish_own(out, packet_id, dup, now);
@@ -307,6 +315,11 @@ impl Writer {
         let msg = &out.msg;
         let mut props = msg.properties.clone();
         props.subscription_identifiers.clone_from(&out.sub_ids);
+        if let (true, Some(id)) = (self.params.publisher_ids, &msg.publisher_id) {
+            props
+                .user_properties
+                .push((PUBLISHER_PROPERTY.to_owned(), id.to_string()));
+        }
         if let Some(at) = msg.expires_at {
             let left = at.saturating_duration_since(now);
             props.message_expiry_interval = Some(left.as_secs_f64().ceil() as u32);

@@ -39,6 +39,7 @@ fn info() -> kumo_broker::ConnectionInfo {
         server_name: None,
         principal: None,
         admin: false,
+        publisher_ids: false,
     }
 }
 

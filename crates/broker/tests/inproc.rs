@@ -23,6 +23,17 @@ impl Client {
         clean: bool,
         props: Properties,
     ) -> (Client, ConnAck) {
+        Self::connect_with(b, v, id, clean, props, false).await
+    }
+
+    async fn connect_with(
+        b: &Broker,
+        v: ProtocolVersion,
+        id: &str,
+        clean: bool,
+        props: Properties,
+        publisher_ids: bool,
+    ) -> (Client, ConnAck) {
         let (a, z) = tokio::io::duplex(1 << 20);
         let info = ConnectionInfo {
             remote: SocketAddr::from(([127, 0, 0, 1], 1)),
@@ -31,6 +42,7 @@ impl Client {
             server_name: None,
             principal: None,
             admin: false,
+            publisher_ids,
         };
         let b = b.clone();
         tokio::spawn(async move { b.serve(z, info).await });
@@ -278,4 +290,31 @@ async fn slow_subscriber_holds_publisher_back_instead_of_dropping_qos1() {
             acks += 1;
         }
     }
+}
+
+#[tokio::test]
+async fn deliveries_name_the_publisher_to_connections_that_ask() {
+    let b = Broker::new(BrokerConfig::default());
+    let v5 = ProtocolVersion::V5;
+    let (mut console, _) =
+        Client::connect_with(&b, v5, "kumo-console-1", true, Properties::default(), true).await;
+    let (mut plain, _) = Client::connect(&b, v5, "plain", true, Properties::default()).await;
+    let (mut device, _) = Client::connect(&b, v5, "raspi2", true, Properties::default()).await;
+    console.subscribe("t/#", QoS::AtMostOnce).await;
+    plain.subscribe("t/#", QoS::AtMostOnce).await;
+    device.publish("t/1", "hi", QoS::AtMostOnce, false, 0).await;
+    let Some(Packet::Publish(p)) = console.recv().await else {
+        panic!("no PUBLISH")
+    };
+    assert_eq!(
+        p.properties.user_properties,
+        vec![(
+            kumo_broker::PUBLISHER_PROPERTY.to_owned(),
+            "raspi2".to_owned()
+        )]
+    );
+    let Some(Packet::Publish(p)) = plain.recv().await else {
+        panic!("no PUBLISH")
+    };
+    assert!(p.properties.user_properties.is_empty());
 }

@@ -225,6 +225,7 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker, api: Arc<Api>
             server_name: None,
             principal: None,
             admin: false,
+            publisher_ids: false,
         };
         debug!(%listener, %remote, "connection accepted");
         return broker.serve(stream, info).await;
@@ -300,6 +301,7 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker, api: Arc<Api>
         server_name,
         principal,
         admin: false,
+        publisher_ids: false,
     };
     broker.serve(tls, info).await
 }

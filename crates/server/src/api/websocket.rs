@@ -113,6 +113,7 @@ pub fn accept(
             server_name: None,
             principal: Some(principal),
             admin: true,
+            publisher_ids: false,
         };
         let (broker_side, bridge_side) = tokio::io::duplex(64 * 1024);
         tokio::spawn(bridge(ws, bridge_side));

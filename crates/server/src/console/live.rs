@@ -16,7 +16,8 @@
 //! Server → browser:
 //! `{"type":"ready","clientId"}`; `{"type":"subscribed","filter","ok","reason"?}`;
 //! `{"type":"unsubscribed","filter"}`; `{"type":"published","topic","ok","reason"?}`;
-//! `{"type":"message","topic","payload","binary","qos","retain","time","properties"?}`;
+//! `{"type":"message","topic","payload","binary","qos","retain","time","client"?,"properties"?}`
+//! (`client`: the publishing client's ID; absent for Kumo's own messages);
 //! `{"type":"error","message"}`. `payload` is text (for binary payloads:
 //! base64 and `"binary": true`).
 
@@ -76,6 +77,7 @@ pub async fn run(
         server_name: None,
         principal: Some(Arc::from(access_key_id.as_str())),
         admin: true,
+        publisher_ids: true,
     };
     let serving = {
         let broker = broker.clone();
@@ -348,8 +350,18 @@ fn message_event(p: &Publish) -> Value {
     if let Some(rt) = &p.properties.response_topic {
         props.insert("responseTopic".into(), json!(rt));
     }
-    if !p.properties.user_properties.is_empty() {
-        props.insert("userProperties".into(), json!(p.properties.user_properties));
+    // The broker adds the publisher's client ID last (`publisher_ids`).
+    let mut user = p.properties.user_properties.clone();
+    if user
+        .last()
+        .is_some_and(|(k, _)| k == kumo_broker::PUBLISHER_PROPERTY)
+    {
+        if let Some((_, client)) = user.pop() {
+            e["client"] = json!(client);
+        }
+    }
+    if !user.is_empty() {
+        props.insert("userProperties".into(), json!(user));
     }
     if !props.is_empty() {
         e["properties"] = Value::Object(props);
