@@ -242,7 +242,7 @@ def test_issue_8_shadow_view_and_desired_editor(kumo, browser):
     WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda b: column("reported").startswith("{") and
         json.loads(column("reported")) == {"led": "on", "fan": 3})
-    assert column("delta") == "—"
+    assert column("delta") == "No delta: the device reports what is desired."
     # Someone else changes the shadow while this user edits: the page says
     # so, and saving is a version conflict that keeps the edit.
     box = browser.find_element(By.ID, "desired")
@@ -502,7 +502,7 @@ def test_issue_8_connect_one_device_end_to_end(kumo, browser):
                        qos=mqtt.QoS.AT_LEAST_ONCE)[0].result(20)
         col = lambda k: browser.find_element(By.CSS_SELECTOR, f"[data-section={k}]").text  # noqa: E731
         wait.until(lambda b: col("reported").startswith("{") and json.loads(col("reported")) == {"led": "green"})
-        assert col("delta") == "—"
+        assert col("delta") == "No delta: the device reports what is desired."
         assert browser.find_element(By.ID, "shadow-version").text == "2"
         shot(browser, "console-shadow-live")
         # The overview counts messages per second.

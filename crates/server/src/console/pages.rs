@@ -258,11 +258,18 @@ pub fn thing(api: &Api, csrf: &str, name: &str) -> Option<Markup> {
                     tbody { @for c in &certs { tr {
                         td { code { (c.id.get(..16).unwrap_or(&c.id)) "…" } }
                         td { span.badge.good[c.status == "ACTIVE"] { (c.status) } }
-                        td { @if c.policies.is_empty() { "—" } @else { (c.policies.join(", ")) } }
+                        td { @if c.policies.is_empty() { "—" } @else {
+                            @for (i, p) in c.policies.iter().enumerate() {
+                                @if i > 0 { ", " }
+                                a href={ "/console/policies/" (p) } { (p) }
+                            }
+                        } }
                     } } } }
             }
             h2 { "Shadows" }
-            @if shadows.is_empty() { p.hint { "No shadow yet." } } @else {
+            @if shadows.is_empty() {
+                p.hint { "No shadow yet. " a href=(shadow_href(name, None)) { "Create the classic shadow" } " by setting its desired state." }
+            } @else {
                 @for (shadow, doc) in &shadows {
                     section.shadow {
                         h3 { @match shadow { Some(n) => { "Named shadow " code { (n) } }, None => { "Classic shadow" } } }
@@ -353,12 +360,16 @@ pub fn shadow(
                     p.hint { "Version " strong #shadow-version { (version) } ". Devices get the delta on " code { "…/update/delta" } ". This view follows changes live." }
                 }
                 div.columns {
-                    @for (k, heading) in [("desired", "Desired"), ("reported", "Reported"), ("delta", "Delta")] {
+                    @for (k, heading, none) in [
+                        ("desired", "Desired", "No desired state."),
+                        ("reported", "Reported", "Nothing reported yet."),
+                        ("delta", "Delta", "No delta: the device reports what is desired."),
+                    ] {
                         section.column aria-label=(heading) {
                             h2 { (heading) }
                             @match section(k) {
                                 Some(j) => pre data-section=(k) { (j) },
-                                None => p.hint data-section=(k) { "—" },
+                                None => p.hint data-section=(k) { (none) },
                             }
                         }
                     }
