@@ -516,3 +516,28 @@ def test_issue_8_connect_one_device_end_to_end(kumo, browser):
     # The thing page follows the disconnect.
     browser.get(f"https://localhost:{kumo.api_port}/console/things/raspi2")
     wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "h1 [data-certificates]").text == "offline")
+
+
+def test_issue_8_every_page_fits_a_phone_and_weighs_under_100_kb(kumo, browser):
+    """Each page at a phone's width (390 px) has no sideways scrolling, and
+    a page with everything it loads (HTML, stylesheet, script) is under
+    100 KB."""
+    from helpers import make_kit
+    make_kit(kumo, "raspi2")
+    kumo.cli("shadow", "update", "raspi2", '{"state":{"desired":{"led":"on"},"reported":{"led":"off"}}}')
+    base = login(browser, kumo)
+    browser.set_window_size(390, 844)
+    pages = {"overview": "/console", "things": "/console/things", "thing": "/console/things/raspi2",
+             "shadow": "/console/things/raspi2/shadow", "certificates": "/console/certificates",
+             "policies": "/console/policies", "policy": "/console/policies/raspi2-Policy",
+             "test-client": "/console/test?filter=raspi2/%23", "connect": "/console/connect"}
+    for name, path in pages.items():
+        browser.get(base + path)
+        overflow = browser.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
+        size = browser.execute_script(
+            "return performance.getEntriesByType('navigation')[0].transferSize + "
+            "performance.getEntriesByType('resource').reduce((n, r) => n + r.transferSize, 0)")
+        assert 0 < size < 100_000, f"{path} weighs {size} bytes"
+        shot(browser, f"console-phone-{name}")
