@@ -135,8 +135,14 @@ def test_issue_8_the_console_needs_a_session_and_a_csrf_token(kumo):
         c.close()
         return r.status, dict(r.getheaders()), data
 
-    status, headers, _ = request("GET", "/console")
-    assert status == 303 and headers["location"] == "/console/login"
+    ws_upgrade = {"upgrade": "websocket", "connection": "Upgrade", "sec-websocket-version": "13",
+                  "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+                  "origin": f"https://localhost:{kumo.api_port}"}
+    for path, headers in [("/console", {}), ("/console/stats", {}), ("/console/test", {}),
+                          ("/console/status?certificates=x", {}), ("/console/connect", {}),
+                          ("/console/console.js", {}), ("/console/live", ws_upgrade)]:
+        status, answer, _ = request("GET", path, headers=headers)
+        assert status == 303 and answer["location"] == "/console/login", path
     key, secret = kumo.credentials()
     from urllib.parse import urlencode
     status, headers, _ = request("POST", "/console/login",
@@ -152,6 +158,10 @@ def test_issue_8_the_console_needs_a_session_and_a_csrf_token(kumo):
                            {"cookie": cookie, "content-type": "application/x-www-form-urlencoded"})
     assert status == 403
     assert request("GET", "/console", headers={"cookie": cookie})[0] == 200
+    # The live WebSocket: with the session, from the console's origin only.
+    assert request("GET", "/console/live", headers=dict(ws_upgrade, cookie=cookie))[0] == 101
+    cross_site = dict(ws_upgrade, cookie=cookie, origin="https://evil.example")
+    assert request("GET", "/console/live", headers=cross_site)[0] == 403
 
 
 def login(browser, kumo):
@@ -540,4 +550,12 @@ def test_issue_8_every_page_fits_a_phone_and_weighs_under_100_kb(kumo, browser):
             "return performance.getEntriesByType('navigation')[0].transferSize + "
             "performance.getEntriesByType('resource').reduce((n, r) => n + r.transferSize, 0)")
         assert 0 < size < 100_000, f"{path} weighs {size} bytes"
+        # Every control has a label a screen reader can say.
+        unlabelled = browser.execute_script("""
+            return [...document.querySelectorAll(
+                'input:not([type=hidden]), select, textarea, button, a[href]')]
+              .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                           && !e.textContent.trim())
+              .map(e => e.outerHTML.slice(0, 80));""")
+        assert unlabelled == [], f"{path}: {unlabelled}"
         shot(browser, f"console-phone-{name}")

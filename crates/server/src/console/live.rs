@@ -121,7 +121,7 @@ pub async fn run(
                 let mut events = Vec::new();
                 loop {
                     match kumo_mqtt::decode(&mut client.pipe_buf, V5, MAX_PACKET) {
-                        Ok(Some(p)) => client.from_broker(p, &client_id, &mut events, &mut replies),
+                        Ok(Some(p)) => client.on_broker(p, &client_id, &mut events, &mut replies),
                         Ok(None) => break,
                         Err(e) => {
                             events.push(json!({"type": "error", "message": format!("unreadable packet from the broker: {e}")}));
@@ -147,7 +147,7 @@ pub async fn run(
             }
             m = ws.next() => match m {
                 Some(Ok(Message::Text(text))) => {
-                    match client.from_browser(&text) {
+                    match client.on_browser(&text) {
                         Ok(Some(p)) => {
                             let topic = match &p { Packet::Publish(p) if p.qos == QoS::AtMostOnce => Some(p.topic_str().to_owned()), _ => None };
                             if send(&mut pipe, &p).await.is_err() {
@@ -204,7 +204,7 @@ impl Client {
     }
 
     /// A browser request as the packet to send, or why it cannot be sent.
-    fn from_browser(&mut self, text: &str) -> Result<Option<Packet>, String> {
+    fn on_browser(&mut self, text: &str) -> Result<Option<Packet>, String> {
         let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         let qos = match v["qos"].as_u64().unwrap_or(0) {
             0 => QoS::AtMostOnce,
@@ -274,7 +274,7 @@ impl Client {
 
     /// A packet from the broker: events for the browser, replies for the
     /// broker.
-    fn from_broker(
+    fn on_broker(
         &mut self,
         p: Packet,
         client_id: &str,
@@ -398,27 +398,27 @@ mod tests {
     fn browser_requests_become_packets_and_bad_ones_are_explained() {
         let mut c = client();
         let p = c
-            .from_browser(r#"{"op":"subscribe","filter":"sdk/test/#","qos":1}"#)
+            .on_browser(r#"{"op":"subscribe","filter":"sdk/test/#","qos":1}"#)
             .unwrap()
             .unwrap();
         let Packet::Subscribe(s) = p else { panic!() };
         assert_eq!(s.filters[0].0, "sdk/test/#");
         assert_eq!(s.filters[0].1.qos, QoS::AtLeastOnce);
         assert!(c
-            .from_browser(r#"{"op":"subscribe","filter":"a/#/b"}"#)
+            .on_browser(r#"{"op":"subscribe","filter":"a/#/b"}"#)
             .unwrap_err()
             .contains("not a topic filter"));
         assert!(c
-            .from_browser(r#"{"op":"publish","topic":"a/+","payload":"x"}"#)
+            .on_browser(r#"{"op":"publish","topic":"a/+","payload":"x"}"#)
             .unwrap_err()
             .contains("not a topic name"));
         assert!(c
-            .from_browser(r#"{"op":"publish","topic":"a","qos":2}"#)
+            .on_browser(r#"{"op":"publish","topic":"a","qos":2}"#)
             .unwrap_err()
             .contains("QoS 2"));
         // The SUBACK names the filter it answers.
         let mut events = Vec::new();
-        c.from_broker(
+        c.on_broker(
             Packet::SubAck(kumo_mqtt::SubAck {
                 packet_id: s.packet_id,
                 properties: Default::default(),

@@ -6,8 +6,11 @@
 //! in `<data_dir>/credentials`); the session is a random token in a
 //! `Secure; HttpOnly; SameSite=Strict` cookie scoped to `/console`, kept in
 //! memory for 12 hours. State-changing forms carry the session's CSRF token
-//! as well. Nothing but the login page and the stylesheet is served without
-//! a session.
+//! as well. Nothing but the login page, the stylesheet and the icon is
+//! served without a session.
+//!
+//! The live parts (test client, the wizard's wait, shadow and connection
+//! updates) run over one WebSocket per tab, `/console/live` ([`live`]).
 
 mod live;
 mod locate;
@@ -132,12 +135,6 @@ pub async fn handle(
         ("GET", "/console/console.css") => {
             respond(200, "text/css; charset=utf-8", CSS.as_bytes().to_vec(), &[])
         }
-        ("GET", "/console/console.js") => respond(
-            200,
-            "text/javascript; charset=utf-8",
-            JS.as_bytes().to_vec(),
-            &[],
-        ),
         ("GET", "/console/favicon.svg") => {
             respond(200, "image/svg+xml", FAVICON.as_bytes().to_vec(), &[])
         }
@@ -185,6 +182,12 @@ pub async fn handle(
                 format!("{COOKIE}=; Path=/console; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
             redirect("/console/login", &[("set-cookie", clear.as_str())])
         }
+        ("GET", "/console/console.js") => respond(
+            200,
+            "text/javascript; charset=utf-8",
+            JS.as_bytes().to_vec(),
+            &[],
+        ),
         ("GET", "/console/live") => live_upgrade(api, req, remote),
         ("GET", "/console/stats") => {
             let s = api.broker.stats();
