@@ -1,0 +1,232 @@
+"""Issue 9: `kumo-device`, the device side in Rust, against a real `kumo
+serve` with a connect kit, and against Mosquitto configured for mutual TLS
+(a broker that is not Kumo): the AWS pubsub sample's flags and output,
+publish/subscribe for scripts, PEM/DER conversion, and one clear line for
+each bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import make_kit
+
+DEVICE = Path(os.environ.get("KUMO_DEVICE_BIN") or
+              Path(os.environ.get("KUMO_BIN") or
+                   Path(__file__).resolve().parent.parent / "target" / "debug" / "kumo").parent
+              / "kumo-device")
+TIMEOUT = 30
+
+
+def device(*args: str, input: bytes | None = None, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    return subprocess.run([str(DEVICE), *args], input=input, capture_output=True, timeout=timeout)
+
+
+def connect_args(d: Path, port: int, thing="raspi2", endpoint="localhost", client_id="basicPubSub"):
+    return ["--endpoint", endpoint, "--port", str(port), "--ca_file", str(d / "root-CA.crt"),
+            "--cert", str(d / f"{thing}.cert.pem"), "--key", str(d / f"{thing}.private.key"),
+            "--client_id", client_id]
+
+
+def test_issue_9_pubsub_speaks_like_the_sdk_sample(kumo):
+    """Seed 000's start.sh line with kumo-device in place of pubsub.py: the
+    same flags, the same lines."""
+    d, _ = make_kit(kumo)
+    r = device("pubsub", *connect_args(d, kumo.tls_port), "--topic", "sdk/test/python",
+               "--count", "2", "--message", "I am RaspberryPi")
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode().splitlines() == [
+        "Connecting to localhost with client ID 'basicPubSub'...",
+        "Connected!",
+        "Subscribing to topic 'sdk/test/python'...",
+        "Subscribed with QoS.AT_LEAST_ONCE",
+        "Sending 2 message(s)",
+        "Publishing message to topic 'sdk/test/python': I am RaspberryPi [1]",
+        "Received message from topic 'sdk/test/python': b'\"I am RaspberryPi [1]\"'",
+        "Publishing message to topic 'sdk/test/python': I am RaspberryPi [2]",
+        "Received message from topic 'sdk/test/python': b'\"I am RaspberryPi [2]\"'",
+        "2 message(s) received.",
+        "Disconnecting...",
+        "Disconnected!",
+    ]
+
+
+def test_issue_9_publish_and_subscribe_for_scripts(kumo):
+    """subscribe --json prints one object per message; publish takes the
+    payload from --message, a file or stdin; DER credentials work too."""
+    d, _ = make_kit(kumo)
+    sub = subprocess.Popen([str(DEVICE), "subscribe", *connect_args(d, kumo.tls_port, client_id="raspi2"),
+                            "--topic", "raspi2/#", "--count", "3", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # Ready once it says so on stderr.
+        line = sub.stderr.readline().decode()
+        assert line.startswith("Subscribed to raspi2/#"), line
+        der = ["--endpoint", "localhost", "--port", str(kumo.tls_port), "--ca_file", str(d / "root-CA.crt"),
+               "--cert", str(d / "raspi2.cert.der"), "--key", str(d / "raspi2.private.key.der"),
+               "--client_id", "basicPubSub"]
+        r = device("publish", *der, "--topic", "raspi2/a", "--message", '{"t": 21.5}', "--json")
+        assert r.returncode == 0, r.stderr.decode()
+        assert json.loads(r.stdout) == {"topic": "raspi2/a", "qos": 1, "retain": False, "bytes": 11,
+                                        "acknowledged": True}
+        payload = d / "payload.bin"
+        payload.write_bytes(b"from a file")
+        assert device("publish", *der, "--topic", "raspi2/b", "--file", str(payload)).returncode == 0
+        assert device("publish", *der, "--topic", "raspi2/c", "--qos", "0",
+                      input=b"from stdin").returncode == 0
+        out, err = sub.communicate(timeout=TIMEOUT)
+        assert sub.returncode == 0, err.decode()
+        got = [json.loads(line) for line in out.decode().splitlines()]
+        assert got == [
+            {"topic": "raspi2/a", "payload": '{"t": 21.5}', "qos": 1, "retain": False},
+            {"topic": "raspi2/b", "payload": "from a file", "qos": 1, "retain": False},
+            {"topic": "raspi2/c", "payload": "from stdin", "qos": 0, "retain": False},
+        ]
+    finally:
+        sub.kill()
+        sub.wait()
+
+
+def test_issue_9_convert_replaces_the_openssl_step(kumo, tmp_path):
+    """Seed 004 converts with `openssl x509 -outform der` and `openssl rsa
+    -outform DER`: kumo-device convert gives the same bytes, and back."""
+    d, _ = make_kit(kumo)
+    r = device("convert", str(d / "raspi2.cert.pem"), str(tmp_path / "cert.der"))
+    assert r.returncode == 0, r.stderr.decode()
+    assert "CERTIFICATE, DER" in r.stdout.decode()
+    assert (tmp_path / "cert.der").read_bytes() == (d / "raspi2.cert.der").read_bytes()
+    openssl = subprocess.run(["openssl", "rsa", "-inform", "pem", "-in", str(d / "raspi2.private.key"),
+                              "-outform", "DER", "-traditional"], capture_output=True)
+    assert device("convert", str(d / "raspi2.private.key"), str(tmp_path / "key.der")).returncode == 0
+    assert (tmp_path / "key.der").read_bytes() == openssl.stdout == (d / "raspi2.private.key.der").read_bytes()
+    assert (tmp_path / "key.der").stat().st_mode & 0o077 == 0
+    assert device("convert", str(d / "raspi2.cert.der"), str(tmp_path / "cert.pem")).returncode == 0
+    assert (tmp_path / "cert.pem").read_text() == (d / "raspi2.cert.pem").read_text()
+    again = device("convert", str(d / "raspi2.cert.pem"), str(tmp_path / "cert.der"))
+    assert again.returncode == 1
+    assert again.stderr.decode().strip() == \
+        f"kumo-device: {tmp_path / 'cert.der'} already exists; remove it or choose another output"
+
+
+def test_issue_9_every_bad_input_is_one_line_that_says_what_to_fix(kumo, tmp_path):
+    d, info = make_kit(kumo)
+    other, _ = make_kit(kumo, "pico")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(tmp_path / "stranger.key"), "-out", str(tmp_path / "stranger.crt"),
+                    "-subj", "/CN=stranger", "-days", "1"], check=True, capture_output=True)
+
+    def error(*args):
+        r = device("pubsub", "--topic", "sdk/test/python", "--count", "1", *args)
+        assert r.returncode == 1
+        lines = r.stderr.decode().strip().splitlines()
+        assert len(lines) == 1, lines
+        return lines[0]
+
+    ca, cert, key = str(d / "root-CA.crt"), str(d / "raspi2.cert.pem"), str(d / "raspi2.private.key")
+    port = str(kumo.tls_port)
+    base = ["--endpoint", "localhost", "--port", port, "--client_id", "basicPubSub"]
+    assert error(*base, "--ca_file", "missing.crt", "--cert", cert, "--key", key) == \
+        "kumo-device: cannot read the CA file (--ca_file) missing.crt: no such file"
+    assert error(*base, "--ca_file", ca, "--cert", cert, "--key", key + ".nope") == \
+        f"kumo-device: cannot read the private key (--key) {key}.nope: no such file"
+    assert error(*base, "--ca_file", key, "--cert", cert, "--key", key) == \
+        f"kumo-device: the CA file (--ca_file) {key} holds no certificate (expected -----BEGIN CERTIFICATE-----)"
+    # A key that is not the certificate's.
+    assert error(*base, "--ca_file", ca, "--cert", cert, "--key", str(other / "pico.private.key")) == \
+        (f"kumo-device: the private key {other / 'pico.private.key'} does not belong to the certificate "
+         f"{cert}: use the key that was made with this certificate (the kit's NAME.private.key)")
+    # A CA that does not verify the server.
+    assert error(*base, "--ca_file", str(tmp_path / "stranger.crt"), "--cert", cert, "--key", key) == \
+        (f"kumo-device: the server at localhost:{port} has a certificate the CA file {tmp_path / 'stranger.crt'} "
+         "does not vouch for: use the root CA of this server (the kit's root-CA.crt; AmazonRootCA1.pem for "
+         "AWS IoT Core)")
+    # A certificate the server does not know.
+    msg = error(*base, "--ca_file", ca, "--cert", str(tmp_path / "stranger.crt"),
+                "--key", str(tmp_path / "stranger.key"))
+    assert msg.startswith(f"kumo-device: the server at localhost:{port} refused this device's certificate ("), msg
+    assert msg.endswith("is it registered and ACTIVE, and is --cert the certificate of --key?"), msg
+    # A client ID the policy does not allow.
+    assert error("--endpoint", "localhost", "--port", port, "--client_id", "intruder", "--ca_file", ca,
+                 "--cert", cert, "--key", key) == (
+        f"kumo-device: the server at localhost:{port} closed the connection: with AWS IoT Core and Kumo "
+        "this usually means the certificate's policy does not allow iot:Connect for client ID intruder "
+        "(or another device took over this client ID)")
+    # An endpoint that does not answer, or does not resolve, or a name not in the certificate.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    assert error("--endpoint", "localhost", "--port", str(closed_port), "--ca_file", ca, "--cert", cert,
+                 "--key", key) == (
+        f"kumo-device: nothing answers at localhost:{closed_port} (connection refused): is the broker "
+        "running, and is the port right (8883, or 443)?")
+    assert error("--endpoint", "nosuchhost.invalid", "--port", port, "--ca_file", ca, "--cert", cert,
+                 "--key", key) == \
+        "kumo-device: cannot resolve the endpoint nosuchhost.invalid: check its spelling and the device's DNS"
+
+
+# ---------------------------------------------------------------------------
+# Mosquitto with mutual TLS: a broker that is not Kumo.
+# ---------------------------------------------------------------------------
+
+MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    """Mosquitto on a free port, requiring client certificates signed by its own CA."""
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (scripts/test installs it as root)")
+    d = tmp_path / "mosq"
+    d.mkdir()
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+            "-subj", "/CN=Test CA", "-days", "2", cwd=d)
+    for name, ext in (("server", "subjectAltName=DNS:localhost"), ("device", "extendedKeyUsage=clientAuth")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", f"/CN={name}", cwd=d)
+        (d / f"{name}.ext").write_text(ext + "\n")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (d / "mosquitto.conf").write_text(
+        f"listener {port} 127.0.0.1\n"
+        f"cafile {d / 'ca.crt'}\ncertfile {d / 'server.crt'}\nkeyfile {d / 'server.key'}\n"
+        "require_certificate true\nallow_anonymous true\npersistence false\nlog_dest stderr\n"
+        # Run as root, mosquitto would switch to user mosquitto and lose the files.
+        f"user {pwd.getpwuid(os.geteuid()).pw_name}\n")
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(d / "mosquitto.conf")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    # Ready once it says so ("mosquitto version 2.x running").
+    seen = []
+    for line in proc.stdout:
+        seen.append(line.decode())
+        if b" running" in line:
+            break
+    else:
+        raise AssertionError(f"mosquitto did not start: {''.join(seen)}")
+    yield d, port
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_issue_9_the_same_pubsub_works_against_mosquitto_with_mtls(mosquitto):
+    d, port = mosquitto
+    r = device("pubsub", "--endpoint", "localhost", "--port", str(port), "--ca_file", str(d / "ca.crt"),
+               "--cert", str(d / "device.crt"), "--key", str(d / "device.key"),
+               "--client_id", "basicPubSub", "--topic", "sdk/test/python", "--count", "2")
+    assert r.returncode == 0, r.stderr.decode()
+    out = r.stdout.decode().splitlines()
+    assert "Received message from topic 'sdk/test/python': b'\"Hello World! [2]\"'" in out
+    assert out[-3:] == ["2 message(s) received.", "Disconnecting...", "Disconnected!"]
