@@ -559,3 +559,43 @@ def test_issue_8_every_page_fits_a_phone_and_weighs_under_100_kb(kumo, browser):
               .map(e => e.outerHTML.slice(0, 80));""")
         assert unlabelled == [], f"{path}: {unlabelled}"
         shot(browser, f"console-phone-{name}")
+
+
+def test_issue_8_the_wizard_for_rust_runs_kumo_device(kumo, browser):
+    """Platform Rust: the commands the wizard shows, run as shown (with
+    kumo-device from this build), connect the device and turn it green."""
+    import subprocess
+    import zipfile
+
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from test_device import DEVICE
+    downloads = kumo.workdir / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior",
+                            {"behavior": "allow", "downloadPath": str(downloads)})
+    wait = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,))
+    base = login(browser, kumo)
+    browser.get(f"{base}/console/connect")
+    browser.find_element(By.ID, "thing").send_keys("pi-rust")
+    browser.find_element(By.ID, "platform-rust").click()
+    click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "form.card button[type=submit]"))
+    commands = browser.find_element(By.ID, "commands").text
+    assert commands.splitlines() == ["unzip connect_device_package.zip -d pi-rust", "cd pi-rust",
+                                     "chmod +x start-kumo-device.sh", "./start-kumo-device.sh"]
+    browser.find_element(By.ID, "download").click()
+    kit = downloads / "connect_device_package.zip"
+    wait.until(lambda b: kit.exists() and zipfile.is_zipfile(kit))
+    env = dict(os.environ, KUMO_DEVICE=str(DEVICE), COUNT="3")
+    run = subprocess.run(["bash", "-ec", commands], cwd=downloads, env=env, capture_output=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr.decode()
+    assert "3 message(s) received." in run.stdout.decode()
+    status = browser.find_element(By.ID, "wait-status")
+    wait.until(lambda b: "Connected!" in status.text)
+    assert status.text == "Connected! Your device is online as client ID basicPubSub."
+    first = browser.find_element(By.CSS_SELECTOR, "#first-messages li")
+    assert "Hello World! [" in first.text
+    shot(browser, "console-connect-rust")

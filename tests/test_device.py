@@ -230,3 +230,21 @@ def test_issue_9_the_same_pubsub_works_against_mosquitto_with_mtls(mosquitto):
     out = r.stdout.decode().splitlines()
     assert "Received message from topic 'sdk/test/python': b'\"Hello World! [2]\"'" in out
     assert out[-3:] == ["2 message(s) received.", "Disconnecting...", "Disconnected!"]
+
+
+def test_issue_9_the_kit_runs_kumo_device_in_place_of_python(kumo):
+    """The kit's start-kumo-device.sh: start.sh's loop with kumo-device, and
+    a clear message when kumo-device is not installed."""
+    d, _ = make_kit(kumo)
+    script = d / "start-kumo-device.sh"
+    env = dict(os.environ, COUNT="2", KUMO_DEVICE=str(DEVICE))
+    r = subprocess.run([str(script)], env=env, capture_output=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr.decode()
+    out = r.stdout.decode().splitlines()
+    assert out[:3] == ["", "Running pub/sub sample application...",
+                       "Connecting to localhost with client ID 'basicPubSub'..."]
+    assert out[-3:] == ["2 message(s) received.", "Disconnecting...", "Disconnected!"]
+    env = dict(os.environ, KUMO_DEVICE="no-such-kumo-device")
+    r = subprocess.run([str(script)], env=env, capture_output=True, timeout=TIMEOUT)
+    assert r.returncode == 1
+    assert "cargo install --path crates/device" in r.stdout.decode()

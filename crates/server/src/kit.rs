@@ -14,6 +14,7 @@
 //! | `NAME-Policy` | the policy document |
 //! | `root-CA.crt` | Kumo's root CA (the console's kit downloads Amazon's) |
 //! | `start.sh`, `pubsub.py` | install `awsiotsdk` into a venv, run a pub/sub loop |
+//! | `start-kumo-device.sh` | the same loop with `kumo-device` (Rust) |
 //! | `main.py` | the same loop for MicroPython with `umqtt.simple` and the DER files |
 //! | `README.md` | what each file is, how to connect |
 
@@ -98,6 +99,33 @@ fi
 
 printf "\nRunning pub/sub sample application...\n"
 exec venv/bin/python pubsub.py --endpoint {endpoint} --port {port} \
+  --ca_file root-CA.crt --cert {thing}.cert.pem --key {thing}.private.key \
+  --client_id basicPubSub --topic sdk/test/python --count "${{COUNT:-0}}"
+"#
+    )
+}
+
+fn start_kumo_device_sh(thing: &str, endpoint: &str, port: u16) -> String {
+    format!(
+        r#"#!/usr/bin/env bash
+# Connect {thing} to Kumo at {endpoint}:{port} with kumo-device, Kumo's Rust
+# device tool (one binary, no Python): subscribes to sdk/test/python and
+# publishes "Hello World! [n]" to it, like start.sh. COUNT=3 stops after 3
+# messages; the default (0) runs until you press Ctrl-C. KUMO_DEVICE names the
+# binary if it is not on the PATH.
+set -e
+cd "$(dirname "$0")"
+
+KUMO_DEVICE="${{KUMO_DEVICE:-kumo-device}}"
+if ! command -v "$KUMO_DEVICE" > /dev/null 2>&1; then
+  printf "\nERROR: kumo-device is not installed. Build it from Kumo's source with\n"
+  printf "  cargo install --path crates/device\n"
+  printf "or copy the binary onto the PATH (or set KUMO_DEVICE=/path/to/kumo-device).\n"
+  exit 1
+fi
+
+printf "\nRunning pub/sub sample application...\n"
+exec "$KUMO_DEVICE" pubsub --endpoint {endpoint} --port {port} \
   --ca_file root-CA.crt --cert {thing}.cert.pem --key {thing}.private.key \
   --client_id basicPubSub --topic sdk/test/python --count "${{COUNT:-0}}"
 "#
@@ -191,6 +219,7 @@ mutual TLS on port {port}; port 443 serves the same with ALPN
 | `{thing}-Policy` | the policy attached to the certificate |
 | `root-CA.crt` | Kumo's root CA: the device verifies the server with it |
 | `start.sh`, `pubsub.py` | run a pub/sub loop with the AWS IoT Device SDK v2 for Python |
+| `start-kumo-device.sh` | the same loop with `kumo-device` (Rust, one binary, no Python) |
 | `main.py` | the same for MicroPython boards with `umqtt.simple` (instructions at its top) |
 
 Run `./start.sh` (Python 3 needed; it installs `awsiotsdk` into `./venv`).
@@ -333,6 +362,11 @@ pub fn package(p: &Provisioned, t: &Target<'_>) -> std::result::Result<Vec<u8>, 
             0o755,
         ),
         ("pubsub.py".into(), PUBSUB_PY.into(), 0o644),
+        (
+            "start-kumo-device.sh".into(),
+            start_kumo_device_sh(thing, t.endpoint, t.port).into_bytes(),
+            0o755,
+        ),
         (
             "main.py".into(),
             micropython_main(thing, t.endpoint, t.port).into_bytes(),

@@ -791,10 +791,7 @@ pub fn connect_steps(csrf: &str, k: &KitView<'_>) -> Markup {
         ),
         Platform::Rust => format!(
             "unzip connect_device_package.zip -d {thing}\ncd {thing}\n\
-             kumo-device pubsub --endpoint {} --port {} --ca_file root-CA.crt \\\n  \
-             --cert {thing}.cert.pem --key {thing}.private.key \\\n  \
-             --client_id {thing} --topic sdk/test/python --count 10",
-            k.endpoint, k.port
+             chmod +x start-kumo-device.sh\n./start-kumo-device.sh"
         ),
     };
     let topic = k.platform.topic(thing);
