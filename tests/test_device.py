@@ -12,6 +12,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,122 @@ def test_issue_9_the_kit_runs_kumo_device_in_place_of_python(kumo):
     r = subprocess.run([str(script)], env=env, capture_output=True, timeout=TIMEOUT)
     assert r.returncode == 1
     assert "cargo install --path crates/device" in r.stdout.decode()
+
+
+# ---------------------------------------------------------------------------
+# The agent: kumo-device run.
+# ---------------------------------------------------------------------------
+
+def pin_tls_port(kumo):
+    """From now on kumo restarts on the mutual-TLS port it has (an agent's
+    configuration names its port, as a device's would)."""
+    text = kumo.config_path.read_text()
+    pinned = text.replace('[listeners.tls]\nenabled = true\nbind = "127.0.0.1:0"',
+                          f'[listeners.tls]\nenabled = true\nbind = "127.0.0.1:{kumo.tls_port}"')
+    assert pinned != text
+    kumo.config_path.write_text(pinned)
+
+
+class Agent:
+    """kumo-device run, its log lines collected as they come."""
+
+    def __init__(self, config: Path):
+        import threading
+        self.proc = subprocess.Popen([str(DEVICE), "run", "--config", str(config)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.lines: list[str] = []
+        self.cond = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self.cond:
+                self.lines.append(line.decode().rstrip())
+                self.cond.notify_all()
+
+    def wait_for(self, predicate, what: str, timeout: float = TIMEOUT):
+        with self.cond:
+            assert self.cond.wait_for(lambda: predicate(self.lines), timeout), \
+                f"agent: no {what} within {timeout}s; log: {self.lines}"
+
+    def count(self, needle: str) -> int:
+        with self.cond:
+            return sum(needle in line for line in self.lines)
+
+
+def agent_config(d: Path, port: int) -> Path:
+    config = d / "device.toml"
+    config.write_text(
+        f'endpoint = "localhost"\nport = {port}\nca_file = "root-CA.crt"\n'
+        'cert = "raspi2.cert.pem"\nkey = "raspi2.private.key"\nclient_id = "raspi2"\n'
+        '[queue]\ndir = "queue"\n'
+        '[publish]\nsocket = "publish.sock"\ntopic = "raspi2/telemetry"\n'
+        '[heartbeat]\ntopic = "raspi2/heartbeat"\ninterval_secs = 1\n')
+    return config
+
+
+def send_lines(sock_path: Path, lines: list[str]):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(sock_path))
+        s.sendall("".join(f"{line}\n" for line in lines).encode())
+
+
+def test_issue_9_the_agent_queues_on_disk_while_the_broker_is_down_and_survives_restarts(kumo):
+    """Lines written to the agent's socket while Kumo is stopped wait in the
+    queue directory and reach the subscriber after it comes back, none
+    lost, in order; twice; then SIGTERM stops the agent cleanly."""
+    import signal as sig
+
+    from helpers import paho_client
+    pin_tls_port(kumo)
+    d, _ = make_kit(kumo)
+    agent = Agent(agent_config(d, kumo.tls_port))
+    watcher_id = "watcher-raspi2"
+    try:
+        agent.wait_for(lambda ls: any("connected (session present" in l for l in ls), "connection")
+        sock = d / "publish.sock"
+
+        def watcher():
+            w = paho_client(kumo, 5, watcher_id, clean=False,
+                            properties=__import__("helpers").connect_props(SessionExpiryInterval=3600))
+            w.subscribe("raspi2/telemetry", qos=1)
+            return w
+
+        w = watcher()
+        send_lines(sock, ["t=20.0"])
+        w.messages.wait_until(lambda ms: [m.payload for m in ms] == [b"t=20.0"], what="the first line")
+        w.disconnect()
+        sent = ["t=20.0"]
+        for round_ in (1, 2):
+            kumo.stop()
+            agent.wait_for(lambda ls: agent.count("connection lost") >= round_, "notice of the loss")
+            batch = [f"round{round_}-{i}" for i in range(5)]
+            send_lines(sock, batch)
+            sent += batch
+            queued = d / "queue"
+            deadline = time.monotonic() + TIMEOUT
+            while len(list(queued.glob("*.msg"))) < 5:  # polling the queue directory
+                assert time.monotonic() < deadline, list(queued.iterdir())
+                time.sleep(0.05)
+            kumo.start()
+            w = watcher()
+            got = w.messages.wait_until(lambda ms: len(ms) >= 5, what=f"round {round_}'s queued lines")
+            assert [m.payload.decode() for m in got] == batch
+            w.disconnect()
+            agent.wait_for(lambda ls: agent.count("connected (session present") >= round_ + 1, "reconnect")
+            assert agent.proc.poll() is None
+        # Heartbeats while connected; the queue empties once the broker acknowledged.
+        hb = paho_client(kumo, 5, "watcher-hb")
+        hb.subscribe("raspi2/heartbeat", qos=0)
+        hb.messages.wait_until(lambda ms: any(json.loads(m.payload)["queued"] == 0 for m in ms),
+                               timeout=TIMEOUT, what="a heartbeat with an empty queue")
+        hb.disconnect()
+        assert list((d / "queue").glob("*.msg")) == []
+        agent.proc.send_signal(sig.SIGTERM)
+        assert agent.proc.wait(TIMEOUT) == 0
+        agent.wait_for(lambda ls: any("stopped; 0 message(s) stay queued" in l for l in ls), "the stop")
+        assert not sock.exists()
+    finally:
+        if agent.proc.poll() is None:
+            agent.proc.kill()
+            agent.proc.wait()

@@ -47,10 +47,13 @@ pub enum Event {
         qos: u8,
         retain: bool,
     },
+    /// Connected: the first time (started with [`Client::start`]) or again
+    /// after an interruption.
+    Connected { session_present: bool },
     /// The connection was lost; the client is reconnecting.
     Interrupted(String),
-    /// Connected again.
-    Resumed { session_present: bool },
+    /// An attempt to connect failed; the next one follows after `retry_in`.
+    Failed { reason: String, retry_in: Duration },
 }
 
 type Waiters<T> = Mutex<(
@@ -71,18 +74,25 @@ struct Pending {
 pub struct Client {
     inner: AsyncClient,
     pending: Arc<Pending>,
+    /// Filters subscribed, subscribed again after a reconnect that found no
+    /// session.
+    subscriptions: Arc<Mutex<Vec<(String, QoS)>>>,
+}
+
+fn mqtt_options(opts: &Options) -> Result<MqttOptions, DeviceError> {
+    let tls = client_config(&opts.credentials, opts.port == 443)?;
+    let mut mqtt = MqttOptions::new(&opts.client_id, &opts.endpoint, opts.port);
+    mqtt.set_keep_alive(opts.keep_alive)
+        .set_clean_session(opts.clean_session)
+        .set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(tls))));
+    Ok(mqtt)
 }
 
 impl Client {
     /// Connect (the first time: an error says what to fix) and keep the
     /// connection up in a background task. Events arrive on the receiver.
     pub async fn connect(opts: &Options) -> Result<(Client, mpsc::Receiver<Event>), DeviceError> {
-        let tls = client_config(&opts.credentials, opts.port == 443)?;
-        let mut mqtt = MqttOptions::new(&opts.client_id, &opts.endpoint, opts.port);
-        mqtt.set_keep_alive(opts.keep_alive)
-            .set_clean_session(opts.clean_session)
-            .set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(tls))));
-        let (inner, mut eventloop) = AsyncClient::new(mqtt, 64);
+        let (inner, mut eventloop) = AsyncClient::new(mqtt_options(opts)?, 64);
         // The first connection, with the reason it failed.
         loop {
             match eventloop.poll().await {
@@ -91,10 +101,37 @@ impl Client {
                 Err(e) => return Err(DeviceError::Connection(explain(&e, opts))),
             }
         }
-        let pending = Arc::new(Pending::default());
+        Ok(Self::spawn(inner, eventloop, opts, true))
+    }
+
+    /// Start connecting and keep trying (an agent that must come up before
+    /// the network or the broker does): only bad files fail here;
+    /// connection failures arrive as [`Event::Failed`].
+    pub fn start(opts: &Options) -> Result<(Client, mpsc::Receiver<Event>), DeviceError> {
+        let (inner, eventloop) = AsyncClient::new(mqtt_options(opts)?, 64);
+        Ok(Self::spawn(inner, eventloop, opts, false))
+    }
+
+    fn spawn(
+        inner: AsyncClient,
+        eventloop: EventLoop,
+        opts: &Options,
+        connected: bool,
+    ) -> (Client, mpsc::Receiver<Event>) {
+        let client = Client {
+            inner,
+            pending: Arc::new(Pending::default()),
+            subscriptions: Arc::default(),
+        };
         let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(drive(eventloop, pending.clone(), tx, opts.clone()));
-        Ok((Client { inner, pending }, rx))
+        tokio::spawn(drive(
+            eventloop,
+            client.clone(),
+            tx,
+            opts.clone(),
+            connected,
+        ));
+        (client, rx)
     }
 
     /// Publish; returns once the broker acknowledged (QoS 1) or the message
@@ -125,10 +162,16 @@ impl Client {
     /// Subscribe; returns the granted QoS, or an error if the broker
     /// refused the filter.
     pub async fn subscribe(&self, filter: &str, qos: u8) -> Result<u8, DeviceError> {
+        let qos = to_qos(qos)?;
+        {
+            let mut subs = lock(&self.subscriptions);
+            subs.retain(|(f, _)| f != filter);
+            subs.push((filter.to_owned(), qos));
+        }
         let (tx, rx) = oneshot::channel();
         lock(&self.pending.subscribes).0.push_back((false, tx));
         self.inner
-            .subscribe(filter, to_qos(qos)?)
+            .subscribe(filter, qos)
             .await
             .map_err(|e| DeviceError::Connection(format!("cannot subscribe: {e}")))?;
         let codes = rx.await.map_err(|_| {
@@ -172,20 +215,31 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// after a jittered delay.
 async fn drive(
     mut eventloop: EventLoop,
-    pending: Arc<Pending>,
+    client: Client,
     events: mpsc::Sender<Event>,
     opts: Options,
+    mut connected: bool,
 ) {
+    let pending = client.pending.clone();
     let mut backoff = Backoff::default();
-    let mut connected = true;
     loop {
         match eventloop.poll().await {
             Ok(RawEvent::Incoming(Incoming::ConnAck(ack))) => {
                 backoff.reset();
                 if !connected {
                     connected = true;
+                    if !ack.session_present {
+                        // The broker kept no session: subscribe again. Each
+                        // SUBACK gets a waiter nobody listens to.
+                        let subs = lock(&client.subscriptions).clone();
+                        for (filter, qos) in subs {
+                            let (tx, _) = oneshot::channel();
+                            lock(&pending.subscribes).0.push_back((false, tx));
+                            let _ = client.inner.try_subscribe(filter, qos);
+                        }
+                    }
                     let _ = events
-                        .send(Event::Resumed {
+                        .send(Event::Connected {
                             session_present: ack.session_present,
                         })
                         .await;
@@ -234,11 +288,15 @@ async fn drive(
             Ok(_) => {}
             Err(ConnectionError::RequestsDone) => return,
             Err(e) => {
+                let reason = explain(&e, &opts);
+                let retry_in = backoff.next_delay(jitter());
                 if connected {
                     connected = false;
-                    let _ = events.send(Event::Interrupted(explain(&e, &opts))).await;
+                    let _ = events.send(Event::Interrupted(reason)).await;
+                } else {
+                    let _ = events.send(Event::Failed { reason, retry_in }).await;
                 }
-                tokio::time::sleep(backoff.next_delay(jitter())).await;
+                tokio::time::sleep(retry_in).await;
             }
         }
     }

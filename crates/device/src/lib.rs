@@ -6,10 +6,12 @@
 //! No server crate is a dependency: only rumqttc, rustls (aws-lc-rs) and
 //! tokio.
 
+pub mod agent;
 pub mod backoff;
 pub mod client;
 pub mod convert;
 mod error;
+pub mod queue;
 pub mod tls;
 
 pub use client::{Client, Event, Options};

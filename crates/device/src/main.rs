@@ -29,6 +29,13 @@ enum Command {
     Publish(PublishArgs),
     /// Subscribe and print the messages that arrive.
     Subscribe(SubscribeArgs),
+    /// The agent: one persistent connection, lines from a local socket
+    /// published through an on-disk queue, a heartbeat; stops on SIGTERM.
+    Run {
+        /// The agent's configuration (see device.example.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Convert a certificate or private key between PEM and DER (for
     /// MicroPython boards), the direction taken from the input.
     Convert {
@@ -160,6 +167,9 @@ async fn run(command: Command) -> Result<(), DeviceError> {
         Command::Pubsub(a) => pubsub(a).await,
         Command::Publish(a) => publish(a).await,
         Command::Subscribe(a) => subscribe(a).await,
+        Command::Run { config } => {
+            kumo_device::agent::run(kumo_device::agent::load(&config)?).await
+        }
         Command::Convert { input, output } => {
             let c = kumo_device::convert::convert(&input, &output)?;
             let form = if c.to_der { "DER" } else { "PEM" };
@@ -238,10 +248,13 @@ async fn pubsub(a: PubsubArgs) -> Result<(), DeviceError> {
                 }
                 Event::Message { .. } => {}
                 Event::Interrupted(why) => println!("Connection interrupted. error: {why}"),
-                Event::Resumed { session_present } => println!(
+                Event::Connected { session_present } => println!(
                     "Connection resumed. return_code: 0 session_present: {}",
                     if session_present { "True" } else { "False" }
                 ),
+                Event::Failed { reason, retry_in } => {
+                    println!("Reconnect failed ({reason}); next attempt in {retry_in:.1?}")
+                }
             }
         }
     });
@@ -336,8 +349,9 @@ async fn subscribe(a: SubscribeArgs) -> Result<(), DeviceError> {
                 }
             }
             Event::Interrupted(why) => eprintln!("Connection interrupted: {why}"),
-            Event::Resumed { .. } => {
-                eprintln!("Connection resumed");
+            Event::Connected { .. } => eprintln!("Connection resumed"),
+            Event::Failed { reason, retry_in } => {
+                eprintln!("Reconnect failed ({reason}); next attempt in {retry_in:.1?}")
             }
         }
     }
