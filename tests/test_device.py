@@ -368,3 +368,92 @@ def test_issue_9_the_agent_queues_on_disk_while_the_broker_is_down_and_survives_
         if agent.proc.poll() is None:
             agent.proc.kill()
             agent.proc.wait()
+
+
+# ---------------------------------------------------------------------------
+# Shadows: kumo-device shadow get|update|delete|watch|sync.
+# ---------------------------------------------------------------------------
+
+def test_issue_9_shadow_commands(kumo):
+    d, _ = make_kit(kumo)
+    args = connect_args(d, kumo.tls_port, client_id="raspi2")
+    args = [a for a in args]
+    r = device("shadow", "get", *args, "--thing", "raspi2")
+    assert r.returncode == 1
+    assert r.stderr.decode().strip() == "kumo-device: raspi2 has no shadow"
+    r = device("shadow", "update", *args, "--thing", "raspi2",
+               "--payload", '{"state": {"reported": {"led": "off"}}}')
+    assert r.returncode == 0, r.stderr.decode()
+    assert json.loads(r.stdout)["version"] == 1
+    r = device("shadow", "update", *args, "--thing", "raspi2", "--name", "config",
+               input=b'{"state": {"desired": {"rate": 5}}}')
+    assert r.returncode == 0, r.stderr.decode()
+    doc = json.loads(device("shadow", "get", *args, "--thing", "raspi2").stdout)
+    assert doc["state"] == {"reported": {"led": "off"}} and doc["version"] == 1
+    named = json.loads(device("shadow", "get", *args, "--thing", "raspi2", "--name", "config").stdout)
+    assert named["state"] == {"desired": {"rate": 5}, "delta": {"rate": 5}}
+    # A version conflict is the service's answer, in one line.
+    r = device("shadow", "update", *args, "--thing", "raspi2",
+               "--payload", '{"state": {"reported": {"led": "on"}}, "version": 7}')
+    assert r.returncode == 1
+    assert r.stderr.decode().strip() == \
+        'kumo-device: the shadow "raspi2" refused the request: 409 Version conflict'
+    assert device("shadow", "delete", *args, "--thing", "raspi2").returncode == 0
+    assert device("shadow", "get", *args, "--thing", "raspi2").returncode == 1
+
+
+def test_issue_9_shadow_sync_both_ways_with_the_sdk_on_the_other_side(kumo, tmp_path):
+    """kumo-device keeps state.json as the reported state; an app with the
+    AWS IoT Device SDK sets desired; the hook sees each delta; a local edit
+    of the file is reported; a refused delta stays a delta."""
+    import threading
+
+    from test_shadow import Kit, Mqtt3Shadow
+    d, _ = make_kit(kumo)
+    state = tmp_path / "state.json"
+    state.write_text('{"led": "off", "temp": 20}')
+    hook_log = tmp_path / "hook.log"
+    hook = f'd=$(cat); echo "$d" >> {hook_log}; case "$d" in *forbidden*) exit 3;; esac'
+    proc = subprocess.Popen([str(DEVICE), "shadow", "sync", str(state), *connect_args(d, kumo.tls_port,
+                             client_id="raspi2"), "--thing", "raspi2", "--hook", hook],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, cond = [], threading.Condition()
+
+    def read():
+        for line in proc.stdout:
+            with cond:
+                out.append(json.loads(line))
+                cond.notify_all()
+
+    threading.Thread(target=read, daemon=True).start()
+
+    def wait_out(pred, what):
+        with cond:
+            assert cond.wait_for(lambda: any(pred(o) for o in out), TIMEOUT), f"no {what}: {out}"
+
+    app = Mqtt3Shadow(Kit(kumo, "app"), "test-app")
+    try:
+        wait_out(lambda o: o == {"event": "reported", "state": {"led": "off", "temp": 20}}, "first report")
+        assert app.get().state.reported == {"led": "off", "temp": 20}
+        # Cloud → device: desired led on.
+        app.update(desired={"led": "on"})
+        wait_out(lambda o: o.get("event") == "reported" and o["state"].get("led") == "on", "the delta applied")
+        assert json.loads(state.read_text()) == {"led": "on", "temp": 20}
+        assert json.loads(hook_log.read_text().splitlines()[0]) == {"led": "on"}
+        got = app.get()
+        assert got.state.reported == {"led": "on", "temp": 20} and got.state.delta is None
+        # Device → cloud: the file changes.
+        state.write_text('{"led": "on", "temp": 25.5}')
+        wait_out(lambda o: o.get("event") == "reported" and o["state"].get("temp") == 25.5, "the local edit")
+        assert app.get().state.reported == {"led": "on", "temp": 25.5}
+        # A delta the hook refuses is not applied and stays a delta.
+        app.update(desired={"mode": "forbidden"})
+        wait_out(lambda o: o.get("event") == "delta" and o["state"] == {"mode": "forbidden"}, "the refused delta")
+        got = app.get()
+        assert got.state.delta == {"mode": "forbidden"}
+        assert json.loads(state.read_text()) == {"led": "on", "temp": 25.5}
+        assert proc.poll() is None
+    finally:
+        app.close()
+        proc.terminate()
+        proc.wait(TIMEOUT)

@@ -24,17 +24,20 @@ pub enum DeviceError {
     /// Bad input that is not a file.
     #[error("{0}")]
     Invalid(String),
+    /// The shadow service refused a request.
+    #[error("the shadow {shadow:?} refused the request: {code} {message}")]
+    Rejected {
+        shadow: String,
+        code: u16,
+        message: String,
+    },
     /// The connection could not be made or was lost.
     #[error("{0}")]
     Connection(String),
 }
 
 impl DeviceError {
-    pub(crate) fn unreadable(
-        what: &'static str,
-        path: &std::path::Path,
-        e: std::io::Error,
-    ) -> Self {
+    pub fn unreadable(what: &'static str, path: &std::path::Path, e: std::io::Error) -> Self {
         let reason = match e.kind() {
             std::io::ErrorKind::NotFound => "no such file".to_owned(),
             std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),

@@ -12,6 +12,7 @@ pub mod client;
 pub mod convert;
 mod error;
 pub mod queue;
+pub mod shadow;
 pub mod tls;
 
 pub use client::{Client, Event, Options};

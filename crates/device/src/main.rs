@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use kumo_device::shadow::{Delta, Shadow};
 use kumo_device::{Client, Credentials, DeviceError, Event, Options};
+
+mod sync;
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +32,12 @@ enum Command {
     Publish(PublishArgs),
     /// Subscribe and print the messages that arrive.
     Subscribe(SubscribeArgs),
+    /// A device shadow: get, update, delete, watch its deltas, or keep a
+    /// local JSON file in sync with it.
+    Shadow {
+        #[command(subcommand)]
+        command: ShadowCommand,
+    },
     /// The agent: one persistent connection, lines from a local socket
     /// published through an on-disk queue, a heartbeat; stops on SIGTERM.
     Run {
@@ -86,6 +95,52 @@ impl ConnectArgs {
             clean_session,
         }
     }
+}
+
+#[derive(Subcommand)]
+enum ShadowCommand {
+    /// Print the shadow document (exit 1 if there is none).
+    Get(ShadowArgs),
+    /// Send an update request ({"state": {...}, "version"?: N}) from
+    /// --payload, --file or stdin; print the accepted document.
+    Update {
+        #[command(flatten)]
+        shadow: ShadowArgs,
+        #[arg(long, conflicts_with = "file")]
+        payload: Option<String>,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Delete the shadow.
+    Delete(ShadowArgs),
+    /// Print each delta as a JSON line until stopped.
+    Watch(ShadowArgs),
+    /// Keep FILE (a JSON object) as the shadow's reported state: report it
+    /// at start and whenever it changes; apply each delta to it (after
+    /// HOOK, if given, accepted the delta on stdin with exit status 0) and
+    /// report the result.
+    Sync {
+        #[command(flatten)]
+        shadow: ShadowArgs,
+        /// The local state file (created as {} if missing).
+        file: PathBuf,
+        /// A shell command run with each delta (JSON on stdin, also in
+        /// $KUMO_SHADOW_DELTA); a non-zero exit leaves the delta unapplied.
+        #[arg(long)]
+        hook: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct ShadowArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// The thing whose shadow it is (also the default client ID).
+    #[arg(long)]
+    thing: String,
+    /// A named shadow (default: the classic shadow).
+    #[arg(long)]
+    name: Option<String>,
 }
 
 #[derive(Args)]
@@ -167,6 +222,7 @@ async fn run(command: Command) -> Result<(), DeviceError> {
         Command::Pubsub(a) => pubsub(a).await,
         Command::Publish(a) => publish(a).await,
         Command::Subscribe(a) => subscribe(a).await,
+        Command::Shadow { command } => shadow_command(command).await,
         Command::Run { config } => {
             kumo_device::agent::run(kumo_device::agent::load(&config)?).await
         }
@@ -356,6 +412,87 @@ async fn subscribe(a: SubscribeArgs) -> Result<(), DeviceError> {
         }
     }
     client.disconnect().await
+}
+
+async fn open_shadow(
+    a: &ShadowArgs,
+) -> Result<
+    (
+        Shadow,
+        tokio::sync::mpsc::Receiver<Delta>,
+        tokio::sync::mpsc::Receiver<Event>,
+    ),
+    DeviceError,
+> {
+    let mut connect = a.connect.clone();
+    connect.client_id.get_or_insert_with(|| a.thing.clone());
+    let opts = connect.options(true);
+    let (client, events) = Client::connect(&opts).await?;
+    Shadow::open(client, events, &opts.client_id, &a.thing, a.name.as_deref()).await
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+async fn shadow_command(command: ShadowCommand) -> Result<(), DeviceError> {
+    match command {
+        ShadowCommand::Get(a) => {
+            let (shadow, _, _) = open_shadow(&a).await?;
+            match shadow.get().await? {
+                Some(doc) => println!("{}", pretty(&doc)),
+                None => {
+                    return Err(DeviceError::Invalid(format!(
+                        "{} has no shadow{}",
+                        a.thing,
+                        a.name.map(|n| format!(" named {n}")).unwrap_or_default()
+                    )))
+                }
+            }
+        }
+        ShadowCommand::Update {
+            shadow: a,
+            payload,
+            file,
+        } => {
+            let bytes = payload_of(payload, file)?;
+            let request: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                DeviceError::Invalid(format!(
+                    "the update is not JSON ({e}): send e.g. {{\"state\": {{\"reported\": {{\"led\": \"on\"}}}}}}"
+                ))
+            })?;
+            let (shadow, _, _) = open_shadow(&a).await?;
+            println!("{}", pretty(&shadow.update(request).await?));
+        }
+        ShadowCommand::Delete(a) => {
+            let (shadow, _, _) = open_shadow(&a).await?;
+            if !shadow.delete().await? {
+                return Err(DeviceError::Invalid(format!(
+                    "{} has no shadow to delete",
+                    a.thing
+                )));
+            }
+        }
+        ShadowCommand::Watch(a) => {
+            let (_shadow, mut deltas, _) = open_shadow(&a).await?;
+            eprintln!("Watching the shadow of {} for deltas", a.thing);
+            while let Some(d) = deltas.recv().await {
+                println!(
+                    "{}",
+                    serde_json::json!({"version": d.version, "state": d.state})
+                );
+            }
+        }
+        ShadowCommand::Sync {
+            shadow: a,
+            file,
+            hook,
+        } => {
+            let (shadow, deltas, other) = open_shadow(&a).await?;
+            sync::run(shadow, deltas, other, &file, hook.as_deref()).await?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

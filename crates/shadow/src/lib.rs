@@ -54,6 +54,7 @@ pub use serde_json;
 
 pub use document::{Document, DocumentError};
 pub use error::*;
+pub use merge::{merge_state, replacement};
 pub use ops::{delete, get, get_document, update, Deleted, Updated};
 pub use request::{client_token, MAX_CLIENT_TOKEN_BYTES, MAX_DEPTH, MAX_STATE_BYTES};
 pub use topic::{

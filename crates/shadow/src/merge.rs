@@ -96,6 +96,34 @@ pub(crate) fn merge_object(
     }
 }
 
+/// `patch` merged into `state` under the shadow's rules (null deletes,
+/// objects merge, anything else replaces, emptied objects go away), without
+/// metadata: what a device keeps locally ends up as the service stores it.
+pub fn merge_state(state: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    merge_object(state, &mut Map::new(), patch, 0);
+}
+
+/// The update that turns `old` into `new` under the merge rules: `new`,
+/// plus null for every key of `old` that `new` lacks (recursively). A
+/// console edit or a device's local file replaces a section this way.
+pub fn replacement(old: &Value, new: &Value) -> Value {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut out = Map::new();
+            for (k, v) in n {
+                out.insert(k.clone(), replacement(o.get(k).unwrap_or(&Value::Null), v));
+            }
+            for k in o.keys() {
+                if !n.contains_key(k) {
+                    out.insert(k.clone(), Value::Null);
+                }
+            }
+            Value::Object(out)
+        }
+        (_, v) => v.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +296,20 @@ mod tests {
                    "reported": {"timestamp": 5}})
         );
         assert_eq!(metadata_of(&Value::Null, 5), json!({"timestamp": 5}));
+    }
+
+    #[test]
+    fn a_replacement_merged_gives_the_new_state() {
+        let old = json!({"led": "on", "fan": {"speed": 2, "mode": "auto"}, "keep": 1});
+        let new = json!({"led": "off", "fan": {"speed": 3}, "keep": 1});
+        let r = replacement(&old, &new);
+        assert_eq!(
+            r,
+            json!({"led": "off", "fan": {"speed": 3, "mode": null}, "keep": 1})
+        );
+        let mut state = obj(old);
+        merge_state(&mut state, &obj(r));
+        assert_eq!(Value::Object(state), new);
+        assert_eq!(replacement(&Value::Null, &json!({"a": 1})), json!({"a": 1}));
     }
 }

@@ -706,7 +706,8 @@ async fn edit_desired(
         .as_ref()
         .map(|d| d["state"]["desired"].clone())
         .unwrap_or(serde_json::Value::Null);
-    let mut request = serde_json::json!({ "state": { "desired": replacement(&old, &new) } });
+    let mut request =
+        serde_json::json!({ "state": { "desired": kumo_shadow::replacement(&old, &new) } });
     if current.is_some() {
         request["version"] = serde_json::json!(version);
     }
@@ -724,44 +725,4 @@ async fn edit_desired(
                 format!("{} {}", e.code, e.message)
             }
         })
-}
-
-/// The update that turns `old` into `new` under the shadow's merge rules:
-/// `new`, plus null for every key of `old` that `new` lacks (recursively).
-fn replacement(old: &serde_json::Value, new: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match (old, new) {
-        (Value::Object(o), Value::Object(n)) => {
-            let mut out = serde_json::Map::new();
-            for (k, v) in n {
-                out.insert(k.clone(), replacement(o.get(k).unwrap_or(&Value::Null), v));
-            }
-            for k in o.keys() {
-                if !n.contains_key(k) {
-                    out.insert(k.clone(), Value::Null);
-                }
-            }
-            Value::Object(out)
-        }
-        (_, v) => v.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    #[test]
-    fn an_edit_deletes_what_was_removed() {
-        let old = json!({"led": "on", "fan": {"speed": 2, "mode": "auto"}, "keep": 1});
-        let new = json!({"led": "off", "fan": {"speed": 3}, "keep": 1});
-        assert_eq!(
-            super::replacement(&old, &new),
-            json!({"led": "off", "fan": {"speed": 3, "mode": null}, "keep": 1})
-        );
-        assert_eq!(
-            super::replacement(&serde_json::Value::Null, &json!({"a": 1})),
-            json!({"a": 1})
-        );
-    }
 }
