@@ -457,3 +457,73 @@ def test_issue_9_shadow_sync_both_ways_with_the_sdk_on_the_other_side(kumo, tmp_
         app.close()
         proc.terminate()
         proc.wait(TIMEOUT)
+
+
+def test_issue_9_mqtt5_pubsub_and_the_brokers_refusals(kumo, mosquitto):
+    """--mqtt5: the same sample over MQTT 5, against Kumo and Mosquitto; a
+    publish or subscribe the policy forbids is refused by reason code, said
+    in one line."""
+    d, _ = make_kit(kumo)
+    r = device("pubsub", *connect_args(d, kumo.tls_port), "--mqtt5", "--topic", "sdk/test/python",
+               "--count", "2")
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode().splitlines()[-3:] == ["2 message(s) received.", "Disconnecting...",
+                                                   "Disconnected!"]
+    mdir, mport = mosquitto
+    r = device("pubsub", "--endpoint", "localhost", "--port", str(mport), "--ca_file", str(mdir / "ca.crt"),
+               "--cert", str(mdir / "device.crt"), "--key", str(mdir / "device.key"), "--mqtt5",
+               "--topic", "t/1", "--count", "1")
+    assert r.returncode == 0, r.stderr.decode()
+    assert "Received message from topic 't/1': b'\"Hello World! [1]\"'" in r.stdout.decode()
+    r = device("publish", *connect_args(d, kumo.tls_port), "--mqtt5", "--topic", "pico/secret",
+               "--message", "x")
+    assert r.returncode == 1
+    assert r.stderr.decode().strip() == ("kumo-device: the broker refused the publish to pico/secret "
+                                         "(NotAuthorized): does the policy allow iot:Publish on it?")
+    r = device("subscribe", *connect_args(d, kumo.tls_port), "--mqtt5", "--topic", "pico/#")
+    assert r.returncode == 1
+    assert r.stderr.decode().strip() == ("kumo-device: the broker refused the subscription to pico/#: "
+                                         "does the policy allow iot:Subscribe on it?")
+
+
+def test_issue_9_a_kit_directory_is_enough(kumo):
+    """--kit DIR takes endpoint, port, files and client ID from the kit's
+    device.toml, the agent's configuration."""
+    d, _ = make_kit(kumo)
+    r = device("pubsub", "--kit", str(d), "--topic", "raspi2/hello", "--count", "1")
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode().splitlines()[0] == "Connecting to localhost with client ID 'raspi2'..."
+
+
+def test_issue_9_the_kits_device_toml_runs_the_agent_with_shadow_sync(kumo):
+    """`kumo-device run --config device.toml` straight from the kit: the
+    socket publishes, and shadow.json follows the desired state an app sets
+    with the AWS IoT Device SDK (and is reported back)."""
+    import signal as sig
+
+    from helpers import paho_client
+    from test_shadow import Kit, Mqtt3Shadow
+    d, _ = make_kit(kumo)
+    agent = Agent(d / "device.toml")
+    app = None
+    try:
+        agent.wait_for(lambda ls: any("connected (session present" in l for l in ls), "connection")
+        agent.wait_for(lambda ls: any("shadow in sync (version 0)" in l for l in ls), "the first shadow exchange")
+        w = paho_client(kumo, 5, "watcher")
+        w.subscribe("raspi2/telemetry", qos=1)
+        send_lines(d / "publish.sock", ['{"t": 1}'])
+        assert w.messages.wait_for(1)[0].payload == b'{"t": 1}'
+        app = Mqtt3Shadow(Kit(kumo, "app"), "test-app")
+        app.update(desired={"led": "on"})
+        agent.wait_for(lambda ls: any('shadow reported: {"led":"on"}' in l for l in ls), "the delta applied")
+        assert json.loads((d / "shadow.json").read_text()) == {"led": "on"}
+        got = app.get()
+        assert got.state.reported == {"led": "on"} and got.state.delta is None
+        agent.proc.send_signal(sig.SIGTERM)
+        assert agent.proc.wait(TIMEOUT) == 0
+    finally:
+        if app:
+            app.close()
+        if agent.proc.poll() is None:
+            agent.proc.kill()
+            agent.proc.wait()

@@ -23,7 +23,7 @@ from helpers import ALPN_MQTT, make_kit, unique
 
 TIMEOUT = 20
 FILES = ["raspi2.cert.pem", "raspi2.private.key", "raspi2.public.key", "raspi2.cert.der",
-         "raspi2.private.key.der", "raspi2-Policy", "root-CA.crt", "start.sh", "pubsub.py", "main.py", "start-kumo-device.sh",
+         "raspi2.private.key.der", "raspi2-Policy", "root-CA.crt", "start.sh", "pubsub.py", "main.py", "start-kumo-device.sh", "device.toml",
          "README.md"]
 
 

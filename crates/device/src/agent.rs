@@ -14,6 +14,8 @@ use tokio::io::AsyncBufReadExt;
 use tokio::sync::Notify;
 
 use crate::queue::Queue;
+use crate::shadow::Shadow;
+use crate::shadow_sync;
 use crate::{Client, Credentials, DeviceError, Event, Options};
 
 /// `device.toml`. Relative paths are relative to the file's directory.
@@ -29,10 +31,27 @@ pub struct AgentConfig {
     pub client_id: String,
     #[serde(default = "default_keep_alive")]
     pub keep_alive_secs: u64,
+    /// MQTT 5 instead of 3.1.1.
+    #[serde(default)]
+    pub mqtt5: bool,
     #[serde(default)]
     pub queue: QueueConfig,
     pub publish: Option<PublishConfig>,
     pub heartbeat: Option<HeartbeatConfig>,
+    pub shadow: Option<ShadowConfig>,
+}
+
+/// `file` kept as the shadow's reported state (`kumo-device shadow sync`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowConfig {
+    pub file: PathBuf,
+    /// Run with each delta (JSON on stdin); non-zero refuses it.
+    pub hook: Option<String>,
+    /// The thing (default: the client ID).
+    pub thing: Option<String>,
+    /// A named shadow (default: the classic one).
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +134,9 @@ pub fn load(path: &Path) -> Result<AgentConfig, DeviceError> {
     if let Some(p) = &mut c.publish {
         p.socket = base.join(&p.socket);
     }
+    if let Some(s) = &mut c.shadow {
+        s.file = base.join(&s.file);
+    }
     if c.heartbeat.as_ref().is_some_and(|h| h.interval_secs == 0) {
         return Err(DeviceError::BadFile {
             what: "configuration",
@@ -139,6 +161,23 @@ fn log(priority: u8, message: &str) {
     }
 }
 
+/// Shadow sync's notes, as log lines.
+fn note(v: serde_json::Value) {
+    let state = || v["state"].to_string();
+    match v["event"].as_str() {
+        Some("delta") => log(
+            6,
+            &format!("shadow delta (version {}): {}", v["version"], state()),
+        ),
+        Some("reported") => log(6, &format!("shadow reported: {}", state())),
+        Some("synced") => log(6, &format!("shadow in sync (version {})", v["version"])),
+        _ => log(
+            4,
+            &format!("shadow: {}", v["reason"].as_str().unwrap_or_default()),
+        ),
+    }
+}
+
 /// Run until SIGTERM or SIGINT.
 pub async fn run(c: AgentConfig) -> Result<(), DeviceError> {
     let queue = Arc::new(Queue::open(
@@ -157,6 +196,7 @@ pub async fn run(c: AgentConfig) -> Result<(), DeviceError> {
         client_id: c.client_id.clone(),
         keep_alive: Duration::from_secs(c.keep_alive_secs),
         clean_session: false,
+        mqtt5: c.mqtt5,
     };
     let listener = match &c.publish {
         Some(p) => Some(bind(&p.socket)?),
@@ -164,7 +204,51 @@ pub async fn run(c: AgentConfig) -> Result<(), DeviceError> {
     };
     let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
-    let (client, mut events) = Client::start(&opts)?;
+    let (client, events) = Client::start(&opts)?;
+    // With a shadow, its answers are routed out of the events first.
+    let (mut events, shadow_sync) = match &c.shadow {
+        None => (events, None),
+        Some(sc) => {
+            let thing = sc.thing.clone().unwrap_or_else(|| c.client_id.clone());
+            let (shadow, deltas, other) = Shadow::attach(
+                client.clone(),
+                events,
+                &c.client_id,
+                &thing,
+                sc.name.as_deref(),
+            )?;
+            let (again_tx, again_rx) = tokio::sync::mpsc::channel(4);
+            let (file, hook) = (sc.file.clone(), sc.hook.clone());
+            log(
+                6,
+                &format!(
+                    "keeping {} in sync with the shadow of {thing}",
+                    file.display()
+                ),
+            );
+            let task = tokio::spawn(async move {
+                // Subscribed before the first get: no delta falls between.
+                while let Err(e) = shadow.subscribe().await {
+                    log(4, &format!("shadow: {e}; trying again"));
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+                if let Err(e) = shadow_sync::run(
+                    shadow,
+                    deltas,
+                    again_rx,
+                    &file,
+                    hook.as_deref(),
+                    &note,
+                    false,
+                )
+                .await
+                {
+                    log(3, &format!("shadow sync stopped: {e}"));
+                }
+            });
+            (other, Some((task, again_tx)))
+        }
+    };
     log(
         6,
         &format!(
@@ -213,6 +297,9 @@ pub async fn run(c: AgentConfig) -> Result<(), DeviceError> {
                     connected.store(true, Ordering::SeqCst);
                     log(6, &format!("connected (session present: {session_present}), {} message(s) queued", queue.len()));
                     wake.notify_one();
+                    if let Some((_, again)) = &shadow_sync {
+                        let _ = again.try_send(());
+                    }
                 }
                 Some(Event::Interrupted(why)) => {
                     connected.store(false, Ordering::SeqCst);
@@ -230,6 +317,9 @@ pub async fn run(c: AgentConfig) -> Result<(), DeviceError> {
     }
     if let Some(r) = reader {
         r.abort();
+    }
+    if let Some((task, _)) = shadow_sync {
+        task.abort();
     }
     if let Some(h) = heartbeat {
         h.abort();

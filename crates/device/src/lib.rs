@@ -13,6 +13,7 @@ pub mod convert;
 mod error;
 pub mod queue;
 pub mod shadow;
+pub mod shadow_sync;
 pub mod tls;
 
 pub use client::{Client, Event, Options};

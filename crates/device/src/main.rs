@@ -10,8 +10,6 @@ use clap::{Args, Parser, Subcommand};
 use kumo_device::shadow::{Delta, Shadow};
 use kumo_device::{Client, Credentials, DeviceError, Event, Options};
 
-mod sync;
-
 #[derive(Parser)]
 #[command(
     name = "kumo-device",
@@ -55,45 +53,72 @@ enum Command {
     },
 }
 
-/// Where and as whom to connect (the AWS samples' flag names).
+/// Where and as whom to connect (the AWS samples' flag names), or a
+/// connect kit's directory (its device.toml); flags override the kit.
 #[derive(Args, Clone)]
 struct ConnectArgs {
+    /// A connect kit's directory: endpoint, port, files and client ID from
+    /// its device.toml.
+    #[arg(long)]
+    kit: Option<PathBuf>,
     /// The endpoint: Kumo's host name, or your AWS IoT Core endpoint.
-    #[arg(long)]
-    endpoint: String,
+    #[arg(long, required_unless_present = "kit")]
+    endpoint: Option<String>,
     /// 8883 (mutual TLS), or 443 (ALPN x-amzn-mqtt-ca).
-    #[arg(long, default_value_t = 8883)]
-    port: u16,
+    #[arg(long)]
+    port: Option<u16>,
     /// The root CA that signed the server's certificate (the kit's root-CA.crt).
-    #[arg(long = "ca_file", alias = "ca-file")]
-    ca_file: PathBuf,
+    #[arg(long = "ca_file", alias = "ca-file", required_unless_present = "kit")]
+    ca_file: Option<PathBuf>,
     /// The device certificate (PEM or DER).
-    #[arg(long)]
-    cert: PathBuf,
+    #[arg(long, required_unless_present = "kit")]
+    cert: Option<PathBuf>,
     /// The device's private key (PEM or DER).
-    #[arg(long)]
-    key: PathBuf,
-    /// MQTT client ID (default: "test-" and random digits, as the AWS samples).
+    #[arg(long, required_unless_present = "kit")]
+    key: Option<PathBuf>,
+    /// MQTT client ID (default: the kit's, else "test-" and random digits,
+    /// as the AWS samples).
     #[arg(long = "client_id", alias = "client-id")]
     client_id: Option<String>,
+    /// Speak MQTT 5 (default: 3.1.1, as the AWS samples' MQTT 3 client).
+    #[arg(long)]
+    mqtt5: bool,
 }
 
 impl ConnectArgs {
-    fn options(&self, clean_session: bool) -> Options {
-        Options {
-            endpoint: self.endpoint.clone(),
-            port: self.port,
+    fn options(&self, clean_session: bool) -> Result<Options, DeviceError> {
+        let kit = match &self.kit {
+            Some(dir) => Some(kumo_device::agent::load(&dir.join("device.toml"))?),
+            None => None,
+        };
+        let pick = |flag: &Option<PathBuf>, from_kit: Option<&PathBuf>| {
+            flag.clone()
+                .or_else(|| from_kit.cloned())
+                .unwrap_or_default()
+        };
+        Ok(Options {
+            endpoint: self
+                .endpoint
+                .clone()
+                .or_else(|| kit.as_ref().map(|k| k.endpoint.clone()))
+                .unwrap_or_default(),
+            port: self.port.or(kit.as_ref().map(|k| k.port)).unwrap_or(8883),
             credentials: Credentials {
-                ca_file: self.ca_file.clone(),
-                cert: self.cert.clone(),
-                key: self.key.clone(),
+                ca_file: pick(&self.ca_file, kit.as_ref().map(|k| &k.ca_file)),
+                cert: pick(&self.cert, kit.as_ref().map(|k| &k.cert)),
+                key: pick(&self.key, kit.as_ref().map(|k| &k.key)),
             },
-            client_id: self.client_id.clone().unwrap_or_else(|| {
-                format!("test-{}", (kumo_device::backoff::jitter() * 1e9) as u64)
-            }),
+            client_id: self
+                .client_id
+                .clone()
+                .or_else(|| kit.as_ref().map(|k| k.client_id.clone()))
+                .unwrap_or_else(|| {
+                    format!("test-{}", (kumo_device::backoff::jitter() * 1e9) as u64)
+                }),
             keep_alive: Duration::from_secs(30),
             clean_session,
-        }
+            mqtt5: self.mqtt5,
+        })
     }
 }
 
@@ -267,7 +292,7 @@ fn bytes_repr(b: &[u8]) -> String {
 }
 
 async fn pubsub(a: PubsubArgs) -> Result<(), DeviceError> {
-    let opts = a.connect.options(false);
+    let opts = a.connect.options(false)?;
     println!(
         "Connecting to {} with client ID '{}'...",
         opts.endpoint, opts.client_id
@@ -360,7 +385,7 @@ fn payload_of(message: Option<String>, file: Option<PathBuf>) -> Result<Vec<u8>,
 
 async fn publish(a: PublishArgs) -> Result<(), DeviceError> {
     let payload = payload_of(a.message, a.file)?;
-    let opts = a.connect.options(true);
+    let opts = a.connect.options(true)?;
     let (client, _events) = Client::connect(&opts).await?;
     let bytes = payload.len();
     client.publish(&a.topic, a.qos, a.retain, payload).await?;
@@ -375,7 +400,7 @@ async fn publish(a: PublishArgs) -> Result<(), DeviceError> {
 }
 
 async fn subscribe(a: SubscribeArgs) -> Result<(), DeviceError> {
-    let opts = a.connect.options(true);
+    let opts = a.connect.options(true)?;
     let (client, mut events) = Client::connect(&opts).await?;
     for t in &a.topic {
         client.subscribe(t, a.qos).await?;
@@ -426,7 +451,7 @@ async fn open_shadow(
 > {
     let mut connect = a.connect.clone();
     connect.client_id.get_or_insert_with(|| a.thing.clone());
-    let opts = connect.options(true);
+    let opts = connect.options(true)?;
     let (client, events) = Client::connect(&opts).await?;
     Shadow::open(client, events, &opts.client_id, &a.thing, a.name.as_deref()).await
 }
@@ -488,8 +513,29 @@ async fn shadow_command(command: ShadowCommand) -> Result<(), DeviceError> {
             file,
             hook,
         } => {
-            let (shadow, deltas, other) = open_shadow(&a).await?;
-            sync::run(shadow, deltas, other, &file, hook.as_deref()).await?;
+            let (shadow, deltas, mut other) = open_shadow(&a).await?;
+            let (again_tx, again_rx) = tokio::sync::mpsc::channel(4);
+            tokio::spawn(async move {
+                while let Some(e) = other.recv().await {
+                    if matches!(e, Event::Connected { .. }) && again_tx.send(()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let print = |v: serde_json::Value| println!("{v}");
+            eprintln!(
+                "Keeping {} in sync with the shadow of {}",
+                file.display(),
+                a.thing
+            );
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .map_err(|e| DeviceError::Invalid(format!("cannot handle signals: {e}")))?;
+            tokio::select! {
+                r = kumo_device::shadow_sync::run(shadow, deltas, again_rx, &file, hook.as_deref(), &print, true) => r?,
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
         }
     }
     Ok(())

@@ -42,6 +42,42 @@ impl Shadow {
     /// event goes on to the returned receiver, deltas to theirs.
     pub async fn open(
         client: Client,
+        events: mpsc::Receiver<Event>,
+        client_id: &str,
+        thing: &str,
+        name: Option<&str>,
+    ) -> Result<(Shadow, mpsc::Receiver<Delta>, mpsc::Receiver<Event>), DeviceError> {
+        let opened = Self::route(client.clone(), events, client_id, thing, name)?;
+        for filter in answer_filters(thing, name) {
+            client.subscribe(&filter, 1).await?;
+        }
+        Ok(opened)
+    }
+
+    /// As [`Shadow::open`], without subscribing yet: call
+    /// [`Shadow::subscribe`] before the first request (a client that is
+    /// not connected yet subscribes when it connects).
+    pub fn attach(
+        client: Client,
+        events: mpsc::Receiver<Event>,
+        client_id: &str,
+        thing: &str,
+        name: Option<&str>,
+    ) -> Result<(Shadow, mpsc::Receiver<Delta>, mpsc::Receiver<Event>), DeviceError> {
+        Self::route(client, events, client_id, thing, name)
+    }
+
+    /// Subscribe to the shadow's answers and deltas.
+    pub async fn subscribe(&self) -> Result<(), DeviceError> {
+        for filter in answer_filters(&self.thing, self.name.as_deref()) {
+            self.client.subscribe(&filter, 1).await?;
+        }
+        Ok(())
+    }
+
+    /// Route the shadow's answers and deltas out of `events`.
+    fn route(
+        client: Client,
         mut events: mpsc::Receiver<Event>,
         client_id: &str,
         thing: &str,
@@ -133,10 +169,6 @@ impl Shadow {
                 }
             }
         });
-        for op in ["get", "update", "delete"] {
-            let filter = format!("{}/{op}/+", shadow_prefix(thing, name));
-            client.subscribe(&filter, 1).await?;
-        }
         Ok((shadow, delta_rx, other_rx))
     }
 
@@ -209,6 +241,14 @@ impl Shadow {
             Err((code, message)) => Err(rejected(self.label(), code, &message)),
         }
     }
+}
+
+/// `…/get/+`, `…/update/+`, `…/delete/+`: every answer, deltas included.
+fn answer_filters(thing: &str, name: Option<&str>) -> Vec<String> {
+    ["get", "update", "delete"]
+        .iter()
+        .map(|op| format!("{}/{op}/+", shadow_prefix(thing, name)))
+        .collect()
 }
 
 fn rejected(label: &str, code: u16, message: &str) -> DeviceError {

@@ -15,6 +15,7 @@
 //! | `root-CA.crt` | Kumo's root CA (the console's kit downloads Amazon's) |
 //! | `start.sh`, `pubsub.py` | install `awsiotsdk` into a venv, run a pub/sub loop |
 //! | `start-kumo-device.sh` | the same loop with `kumo-device` (Rust) |
+//! | `device.toml` | the `kumo-device` agent's configuration for this device |
 //! | `main.py` | the same loop for MicroPython with `umqtt.simple` and the DER files |
 //! | `README.md` | what each file is, how to connect |
 
@@ -101,6 +102,39 @@ printf "\nRunning pub/sub sample application...\n"
 exec venv/bin/python pubsub.py --endpoint {endpoint} --port {port} \
   --ca_file root-CA.crt --cert {thing}.cert.pem --key {thing}.private.key \
   --client_id basicPubSub --topic sdk/test/python --count "${{COUNT:-0}}"
+"#
+    )
+}
+
+fn device_toml(thing: &str, endpoint: &str, port: u16) -> String {
+    format!(
+        r#"# kumo-device's configuration for {thing}: `kumo-device run --config device.toml`
+# runs the agent; `kumo-device pubsub --kit .` (and every other command) takes
+# the connection from here. Relative paths are relative to this file.
+endpoint = "{endpoint}"
+port = {port}
+ca_file = "root-CA.crt"
+cert = "{thing}.cert.pem"
+key = "{thing}.private.key"
+client_id = "{thing}"
+
+# Messages wait here until the broker acknowledged them.
+[queue]
+dir = "queue"
+
+# Each line written to this socket becomes a message on the topic:
+#   echo '{{"temperature": 21.5}}' | nc -U publish.sock
+[publish]
+socket = "publish.sock"
+topic = "{thing}/telemetry"
+
+[heartbeat]
+topic = "{thing}/heartbeat"
+interval_secs = 60
+
+# shadow.json is the shadow's reported state; deltas are applied to it.
+[shadow]
+file = "shadow.json"
 "#
     )
 }
@@ -220,6 +254,7 @@ mutual TLS on port {port}; port 443 serves the same with ALPN
 | `root-CA.crt` | Kumo's root CA: the device verifies the server with it |
 | `start.sh`, `pubsub.py` | run a pub/sub loop with the AWS IoT Device SDK v2 for Python |
 | `start-kumo-device.sh` | the same loop with `kumo-device` (Rust, one binary, no Python) |
+| `device.toml` | `kumo-device run --config device.toml`: the agent (queue, socket, heartbeat, shadow); `--kit .` for the other commands |
 | `main.py` | the same for MicroPython boards with `umqtt.simple` (instructions at its top) |
 
 Run `./start.sh` (Python 3 needed; it installs `awsiotsdk` into `./venv`).
@@ -362,6 +397,11 @@ pub fn package(p: &Provisioned, t: &Target<'_>) -> std::result::Result<Vec<u8>, 
             0o755,
         ),
         ("pubsub.py".into(), PUBSUB_PY.into(), 0o644),
+        (
+            "device.toml".into(),
+            device_toml(thing, t.endpoint, t.port).into_bytes(),
+            0o644,
+        ),
         (
             "start-kumo-device.sh".into(),
             start_kumo_device_sh(thing, t.endpoint, t.port).into_bytes(),

@@ -7,10 +7,14 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use kumo_device::shadow::{merge, replacement, Delta, Shadow};
-use kumo_device::{DeviceError, Event};
 use serde_json::{json, Value};
 use tokio::sync::mpsc::Receiver;
+
+use crate::shadow::{merge, replacement, Delta, Shadow};
+use crate::DeviceError;
+
+/// What the sync did, as JSON: `{"event": "synced"|"reported"|"delta"|"refused"|"error", ...}`.
+pub type Note<'a> = &'a (dyn Fn(Value) + Send + std::marker::Sync);
 
 fn read_state(file: &Path) -> Result<Value, DeviceError> {
     match std::fs::read(file) {
@@ -50,17 +54,18 @@ fn modified(file: &Path) -> Option<SystemTime> {
     std::fs::metadata(file).and_then(|m| m.modified()).ok()
 }
 
-struct Sync<'a> {
+struct Syncer<'a> {
     shadow: Shadow,
     file: &'a Path,
     hook: Option<&'a str>,
+    note: Note<'a>,
     /// What the shadow's reported state is, as far as we know.
     reported: Value,
     local: Value,
     mtime: Option<SystemTime>,
 }
 
-impl Sync<'_> {
+impl Syncer<'_> {
     /// Report the local state if the shadow does not have it yet.
     async fn report(&mut self) -> Result<(), DeviceError> {
         if self.local == self.reported {
@@ -71,7 +76,7 @@ impl Sync<'_> {
             .update(json!({"state": {"reported": patch}}))
             .await?;
         self.reported = self.local.clone();
-        println!("{}", json!({"event": "reported", "state": self.local}));
+        (self.note)(json!({"event": "reported", "state": self.local}));
         Ok(())
     }
 
@@ -87,11 +92,13 @@ impl Sync<'_> {
             match status {
                 Ok(s) if s.success() => {}
                 Ok(s) => {
-                    eprintln!("kumo-device: the hook refused the delta ({s}); not applied");
+                    (self.note)(json!({"event": "refused",
+                        "reason": format!("the hook refused the delta ({s}); not applied")}));
                     return Ok(());
                 }
                 Err(e) => {
-                    eprintln!("kumo-device: cannot run the hook {hook:?}: {e}; delta not applied");
+                    (self.note)(json!({"event": "refused",
+                        "reason": format!("cannot run the hook {hook:?}: {e}; delta not applied")}));
                     return Ok(());
                 }
             }
@@ -105,6 +112,10 @@ impl Sync<'_> {
     /// The shadow as it is now: what it reports, and a delta waiting.
     async fn refresh(&mut self) -> Result<(), DeviceError> {
         let doc = self.shadow.get().await?;
+        let version = doc
+            .as_ref()
+            .and_then(|d| d["version"].as_u64())
+            .unwrap_or(0);
         self.reported = doc
             .as_ref()
             .map(|d| d["state"]["reported"].clone())
@@ -126,6 +137,7 @@ impl Sync<'_> {
             })
             .await?;
         }
+        (self.note)(json!({"event": "synced", "version": version}));
         Ok(())
     }
 }
@@ -144,37 +156,45 @@ async fn run_hook(hook: &str, delta: &str) -> std::io::Result<std::process::Exit
     child.wait().await
 }
 
+/// Keep `file` and the shadow in sync until `deltas` ends. The first
+/// exchange with the shadow must succeed when `strict_start` (a command
+/// run by hand); otherwise (the agent) failures are noted and retried at the
+/// next reconnect or change. `reconnected` says a connection was made again.
 pub async fn run(
     shadow: Shadow,
     mut deltas: Receiver<Delta>,
-    mut other: Receiver<Event>,
+    mut reconnected: Receiver<()>,
     file: &Path,
     hook: Option<&str>,
+    note: Note<'_>,
+    strict_start: bool,
 ) -> Result<(), DeviceError> {
     let local = read_state(file)?;
-    let mut s = Sync {
+    let mut s = Syncer {
         shadow,
         file,
         hook,
+        note,
         reported: Value::Null,
         mtime: modified(file),
         local,
     };
-    s.refresh().await?;
-    eprintln!("Keeping {} in sync with the shadow", file.display());
+    let failed = |e: DeviceError| note(json!({"event": "error", "reason": e.to_string()}));
+    match s.refresh().await {
+        Ok(()) => {}
+        Err(e) if strict_start => return Err(e),
+        Err(e) => failed(e),
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| DeviceError::Invalid(format!("cannot handle signals: {e}")))?;
     loop {
         tokio::select! {
             d = deltas.recv() => match d {
-                Some(d) => s.apply(&d).await?,
+                Some(d) => s.apply(&d).await.unwrap_or_else(failed),
                 None => break,
             },
-            e = other.recv() => match e {
-                // Deltas may have been missed while away.
-                Some(Event::Connected { .. }) => s.refresh().await?,
-                Some(_) => {}
+            // Deltas may have been missed while away.
+            r = reconnected.recv() => match r {
+                Some(()) => s.refresh().await.unwrap_or_else(failed),
                 None => break,
             },
             _ = tick.tick() => {
@@ -184,15 +204,13 @@ pub async fn run(
                     match read_state(file) {
                         Ok(v) => {
                             s.local = v;
-                            s.report().await?;
+                            s.report().await.unwrap_or_else(failed);
                         }
-                        // Mid-edit: try again at the next tick.
-                        Err(e) => eprintln!("kumo-device: {e}"),
+                        // Mid-edit: try again at the next change.
+                        Err(e) => failed(e),
                     }
                 }
             }
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
         }
     }
     Ok(())
