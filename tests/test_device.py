@@ -59,6 +59,16 @@ def test_issue_9_pubsub_speaks_like_the_sdk_sample(kumo):
     ]
 
 
+def test_issue_9_alpn_on_the_port_that_needs_it(kumo):
+    """Kumo's 443-style listener answers MQTT only with ALPN x-amzn-mqtt-ca:
+    --alpn offers it (on 443 it is always offered)."""
+    d, _ = make_kit(kumo)
+    r = device("pubsub", *connect_args(d, kumo.alpn_port), "--alpn", "--topic", "sdk/test/python",
+               "--count", "1")
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode().splitlines()[-1] == "Disconnected!"
+
+
 def test_issue_9_publish_and_subscribe_for_scripts(kumo):
     """subscribe --json prints one object per message; publish takes the
     payload from --message, a file or stdin; DER credentials work too."""

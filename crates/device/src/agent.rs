@@ -34,6 +34,9 @@ pub struct AgentConfig {
     /// MQTT 5 instead of 3.1.1.
     #[serde(default)]
     pub mqtt5: bool,
+    /// Offer ALPN x-amzn-mqtt-ca on a port other than 443.
+    #[serde(default)]
+    pub alpn: bool,
     #[serde(default)]
     pub queue: QueueConfig,
     pub publish: Option<PublishConfig>,
@@ -197,6 +200,7 @@ pub async fn run(c: AgentConfig) -> Result<(), DeviceError> {
         keep_alive: Duration::from_secs(c.keep_alive_secs),
         clean_session: false,
         mqtt5: c.mqtt5,
+        alpn: c.alpn,
     };
     let listener = match &c.publish {
         Some(p) => Some(bind(&p.socket)?),
@@ -290,6 +294,7 @@ pub async fn run(c: AgentConfig) -> Result<(), DeviceError> {
             connected.clone(),
         ))
     });
+    let mut was_connected = false;
     loop {
         tokio::select! {
             e = events.recv() => match e {
@@ -297,9 +302,11 @@ pub async fn run(c: AgentConfig) -> Result<(), DeviceError> {
                     connected.store(true, Ordering::SeqCst);
                     log(6, &format!("connected (session present: {session_present}), {} message(s) queued", queue.len()));
                     wake.notify_one();
-                    if let Some((_, again)) = &shadow_sync {
+                    // The first connection starts the sync; later ones refresh it.
+                    if let (true, Some((_, again))) = (was_connected, &shadow_sync) {
                         let _ = again.try_send(());
                     }
+                    was_connected = true;
                 }
                 Some(Event::Interrupted(why)) => {
                     connected.store(false, Ordering::SeqCst);

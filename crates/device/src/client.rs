@@ -37,6 +37,9 @@ pub struct Options {
     pub clean_session: bool,
     /// Speak MQTT 5 instead of 3.1.1.
     pub mqtt5: bool,
+    /// Offer ALPN `x-amzn-mqtt-ca` on a port other than 443 (a forwarded
+    /// port); on 443 it is always offered.
+    pub alpn: bool,
 }
 
 /// What happens on the connection.
@@ -130,7 +133,7 @@ fn client_error(what: &str, e: impl std::fmt::Display) -> DeviceError {
 
 impl Handle {
     fn new(opts: &Options) -> Result<(Handle, Loop), DeviceError> {
-        let tls = client_config(&opts.credentials, opts.port == 443)?;
+        let tls = client_config(&opts.credentials, opts.port == 443 || opts.alpn)?;
         let transport = Transport::Tls(TlsConfiguration::Rustls(Arc::new(tls)));
         if opts.mqtt5 {
             let mut o = rumqttc::v5::MqttOptions::new(&opts.client_id, &opts.endpoint, opts.port);

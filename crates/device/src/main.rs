@@ -83,6 +83,10 @@ struct ConnectArgs {
     /// Speak MQTT 5 (default: 3.1.1, as the AWS samples' MQTT 3 client).
     #[arg(long)]
     mqtt5: bool,
+    /// Offer ALPN x-amzn-mqtt-ca although the port is not 443 (443
+    /// forwarded to another port).
+    #[arg(long)]
+    alpn: bool,
 }
 
 impl ConnectArgs {
@@ -118,6 +122,7 @@ impl ConnectArgs {
             keep_alive: Duration::from_secs(30),
             clean_session,
             mqtt5: self.mqtt5,
+            alpn: self.alpn,
         })
     }
 }
