@@ -599,3 +599,40 @@ def test_issue_8_the_wizard_for_rust_runs_kumo_device(kumo, browser):
     first = browser.find_element(By.CSS_SELECTOR, "#first-messages li")
     assert "Hello World! [" in first.text
     shot(browser, "console-connect-rust")
+
+
+def test_issue_8_the_console_works_from_the_keyboard(kumo, browser):
+    """Sign in, skip to the content, and run the wizard's first step with
+    keys alone: autofocus, Tab, arrow keys in the platform choice, Enter."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    base = f"https://localhost:{kumo.api_port}"
+    browser.get(f"{base}/console/login")
+    key, secret = kumo.credentials()
+    active = browser.switch_to.active_element
+    assert active.get_attribute("id") == "access_key_id"
+    active.send_keys(key, Keys.TAB)
+    browser.switch_to.active_element.send_keys(secret)
+    page = browser.find_element(By.TAG_NAME, "html")
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support import expected_conditions as EC
+    WebDriverWait(browser, 15).until(EC.staleness_of(page))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Overview"
+    # The first Tab reaches the skip link.
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.text == "Skip to content"
+    browser.get(f"{base}/console/connect")
+    thing = browser.find_element(By.ID, "thing")
+    thing.send_keys("pico-kb", Keys.TAB)
+    radio = browser.switch_to.active_element
+    assert radio.get_attribute("id") == "platform-python"
+    radio.send_keys(Keys.ARROW_DOWN)
+    assert browser.switch_to.active_element.get_attribute("id") == "platform-micropython"
+    page = browser.find_element(By.TAG_NAME, "html")
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 15).until(EC.staleness_of(page))
+    commands = browser.find_element(By.ID, "commands").text.splitlines()
+    assert "mpremote cp pico-kb.cert.der pico-kb.private.key.der :cert/" in commands
+    shot(browser, "console-connect-micropython")
