@@ -175,6 +175,34 @@ def login(browser, kumo):
     return base
 
 
+def allow_downloads(browser, kumo) -> Path:
+    """Downloads go to a fresh folder, which is returned."""
+    downloads = kumo.workdir / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior",
+                            {"behavior": "allow", "downloadPath": str(downloads)})
+    return downloads
+
+
+def run_wizard(browser, thing: str, platform: str) -> list[str]:
+    """The wizard's first step (on its page): name, platform, submit. Returns
+    the commands the next page shows."""
+    from selenium.webdriver.common.by import By
+    browser.find_element(By.ID, "thing").send_keys(thing)
+    browser.find_element(By.ID, f"platform-{platform}").click()
+    click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "form.card button[type=submit]"))
+    return browser.find_element(By.ID, "commands").text.splitlines()
+
+
+def download_kit(browser, downloads: Path, wait) -> Path:
+    import zipfile
+    from selenium.webdriver.common.by import By
+    browser.find_element(By.ID, "download").click()
+    kit = downloads / "connect_device_package.zip"
+    wait.until(lambda b: kit.exists() and zipfile.is_zipfile(kit))
+    return kit
+
+
 def test_issue_8_things_list_search_and_detail(kumo, browser):
     from selenium.webdriver.common.by import By
 
@@ -364,10 +392,7 @@ def test_issue_8_connect_one_device_end_to_end(kumo, browser):
     from selenium.common.exceptions import StaleElementReferenceException
     # Live parts replace elements: a lookup may race a replacement.
     wait = WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,))
-    downloads = kumo.workdir / "downloads"
-    downloads.mkdir()
-    browser.execute_cdp_cmd("Browser.setDownloadBehavior",
-                            {"behavior": "allow", "downloadPath": str(downloads)})
+    downloads = allow_downloads(browser, kumo)
     # Watches the lifecycle events from outside the console.
     watcher = paho_client(kumo, 5)
     watcher.subscribe("$aws/events/presence/connected/+", qos=1)
@@ -376,13 +401,9 @@ def test_issue_8_connect_one_device_end_to_end(kumo, browser):
     login(browser, kumo)
     click_and_load(browser, browser.find_element(By.LINK_TEXT, "Connect a device"))
     shot(browser, "console-connect-1-form")
-    browser.find_element(By.ID, "thing").send_keys("raspi2")
-    browser.find_element(By.ID, "platform-python").click()
-    click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "form.card button[type=submit]"))
     # Step 2: the commands and the live wait.
-    commands = browser.find_element(By.ID, "commands").text
-    assert commands.splitlines() == ["unzip connect_device_package.zip -d raspi2", "cd raspi2",
-                                     "chmod +x start.sh", "./start.sh"]
+    assert run_wizard(browser, "raspi2", "python") == [
+        "unzip connect_device_package.zip -d raspi2", "cd raspi2", "chmod +x start.sh", "./start.sh"]
     status = browser.find_element(By.ID, "wait-status")
     assert status.text == "Waiting for your device to connect…"
     cert_id = browser.find_element(By.ID, "wait-device").get_attribute("data-certificate")
@@ -390,9 +411,7 @@ def test_issue_8_connect_one_device_end_to_end(kumo, browser):
     assert described["status"] == "ACTIVE"
     shot(browser, "console-connect-2-waiting")
     # The kit, downloaded by the browser.
-    browser.find_element(By.ID, "download").click()
-    kit = downloads / "connect_device_package.zip"
-    wait.until(lambda b: kit.exists() and zipfile.is_zipfile(kit))
+    kit = download_kit(browser, downloads, wait)
     device_dir = kumo.workdir / "raspi2"
     with zipfile.ZipFile(kit) as zf:
         zf.extractall(device_dir)
@@ -565,31 +584,22 @@ def test_issue_8_the_wizard_for_rust_runs_kumo_device(kumo, browser):
     """Platform Rust: the commands the wizard shows, run as shown (with
     kumo-device from this build), connect the device and turn it green."""
     import subprocess
-    import zipfile
 
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     from test_device import DEVICE
-    downloads = kumo.workdir / "downloads"
-    downloads.mkdir()
-    browser.execute_cdp_cmd("Browser.setDownloadBehavior",
-                            {"behavior": "allow", "downloadPath": str(downloads)})
+    downloads = allow_downloads(browser, kumo)
     wait = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,))
     base = login(browser, kumo)
     browser.get(f"{base}/console/connect")
-    browser.find_element(By.ID, "thing").send_keys("pi-rust")
-    browser.find_element(By.ID, "platform-rust").click()
-    click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "form.card button[type=submit]"))
-    commands = browser.find_element(By.ID, "commands").text
-    assert commands.splitlines() == ["unzip connect_device_package.zip -d pi-rust", "cd pi-rust",
-                                     "chmod +x start-kumo-device.sh", "./start-kumo-device.sh"]
-    browser.find_element(By.ID, "download").click()
-    kit = downloads / "connect_device_package.zip"
-    wait.until(lambda b: kit.exists() and zipfile.is_zipfile(kit))
+    commands = run_wizard(browser, "pi-rust", "rust")
+    assert commands == ["unzip connect_device_package.zip -d pi-rust", "cd pi-rust",
+                        "chmod +x start-kumo-device.sh", "./start-kumo-device.sh"]
+    download_kit(browser, downloads, wait)
     env = dict(os.environ, KUMO_DEVICE=str(DEVICE), COUNT="3")
-    run = subprocess.run(["bash", "-ec", commands], cwd=downloads, env=env, capture_output=True,
+    run = subprocess.run(["bash", "-ec", "\n".join(commands)], cwd=downloads, env=env, capture_output=True,
                          timeout=60)
     assert run.returncode == 0, run.stderr.decode()
     assert "3 message(s) received." in run.stdout.decode()
