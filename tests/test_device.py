@@ -328,7 +328,8 @@ def test_issue_9_the_agent_queues_on_disk_while_the_broker_is_down_and_survives_
     from helpers import paho_client
     pin_tls_port(kumo)
     d, _ = make_kit(kumo)
-    agent = Agent(agent_config(d, kumo.tls_port))
+    agent_config(d, kumo.tls_port)
+    agent = Agent(d / "device.toml")
     watcher_id = "watcher-raspi2"
     try:
         agent.wait_for(lambda ls: any("connected (session present" in l for l in ls), "connection")
@@ -374,6 +375,26 @@ def test_issue_9_the_agent_queues_on_disk_while_the_broker_is_down_and_survives_
         assert agent.proc.wait(TIMEOUT) == 0
         agent.wait_for(lambda ls: any("stopped; 0 message(s) stay queued" in l for l in ls), "the stop")
         assert not sock.exists()
+        # A reboot: lines queued while Kumo is down, the agent stopped, both
+        # started again: the queue on disk is sent.
+        kumo.stop()
+        agent = Agent(d / "device.toml")
+        agent.wait_for(lambda ls: any("cannot connect" in l for l in ls), "a failed attempt")
+        send_lines(sock, ["after-reboot-1", "after-reboot-2"])
+        deadline = time.monotonic() + TIMEOUT
+        while len(list((d / "queue").glob("*.msg"))) < 2:  # polling the queue directory
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        agent.proc.send_signal(sig.SIGTERM)
+        assert agent.proc.wait(TIMEOUT) == 0
+        agent.wait_for(lambda ls: any("stopped; 2 message(s) stay queued" in l for l in ls), "the stop")
+        kumo.start()
+        w = watcher()
+        agent = Agent(d / "device.toml")
+        agent.wait_for(lambda ls: any("2 message(s) queued" in l and "starting" in l for l in ls), "the start")
+        got = w.messages.wait_until(lambda ms: len(ms) >= 2, what="the lines queued before the reboot")
+        assert [m.payload for m in got] == [b"after-reboot-1", b"after-reboot-2"]
+        w.disconnect()
     finally:
         if agent.proc.poll() is None:
             agent.proc.kill()
