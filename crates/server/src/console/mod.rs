@@ -15,6 +15,7 @@
 mod live;
 mod locate;
 mod pages;
+mod wizard;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -52,7 +53,7 @@ struct Kit {
     expires: Instant,
     thing: String,
     certificate_id: String,
-    platform: pages::Platform,
+    platform: wizard::Platform,
     zip: Vec<u8>,
 }
 
@@ -218,7 +219,7 @@ pub async fn handle(
         }
         ("GET", "/console/connect") => {
             let s = session.expect("checked above");
-            html(200, pages::connect_form(&s.csrf, None, ""))
+            html(200, wizard::connect_form(&s.csrf, None, ""))
         }
         ("POST", "/console/connect") => {
             let s = session.expect("checked above");
@@ -227,7 +228,7 @@ pub async fn handle(
                 Err(refused) => return refused,
             };
             let token = token.clone().unwrap_or_default();
-            connect_device(api, &s, &token, &form).await
+            wizard::connect_device(api, &s, &token, &form).await
         }
         ("GET", p) if p.starts_with("/console/connect/") => {
             let s = session.expect("checked above");
@@ -240,9 +241,9 @@ pub async fn handle(
                     .with_kit(&token, id, |k| {
                         let connected =
                             pages::clients_of(api, std::slice::from_ref(&k.certificate_id));
-                        pages::connect_steps(
+                        wizard::connect_steps(
                             &s.csrf,
-                            &pages::KitView {
+                            &wizard::KitView {
                                 id,
                                 thing: &k.thing,
                                 certificate_id: &k.certificate_id,
@@ -254,14 +255,14 @@ pub async fn handle(
                         )
                     })
                     .map_or_else(
-                        || html(404, pages::kit_gone(&s.csrf)),
+                        || html(404, wizard::kit_gone(&s.csrf)),
                         |page| html(200, page),
                     ),
                 "connect_device_package.zip" => api
                     .console
                     .with_kit(&token, id, |k| k.zip.clone())
                     .map_or_else(
-                        || html(404, pages::kit_gone(&s.csrf)),
+                        || html(404, wizard::kit_gone(&s.csrf)),
                         |zip| {
                             respond(
                                 200,
@@ -496,56 +497,6 @@ fn live_upgrade(
         )
         .body(Full::new(Bytes::new()))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
-}
-
-/// The wizard's POST: provision the thing and keep its kit for download.
-async fn connect_device(api: &Api, s: &Session, token: &str, form: &Form) -> Response<Full<Bytes>> {
-    let thing = form.get("thing").unwrap_or_default().trim().to_owned();
-    let platform = form
-        .get("platform")
-        .and_then(|p| pages::Platform::from_id(&p))
-        .unwrap_or(pages::Platform::Python);
-    if let Err(e) = kumo_model::ThingName::new(&thing) {
-        return html(
-            400,
-            pages::connect_form(&s.csrf, Some(&e.to_string()), &thing),
-        );
-    }
-    let made = match crate::kit::provision(&api.registry, &api.broker, &thing).await {
-        Ok(m) => m,
-        Err(e) => {
-            let text = format!("{}: {}", e.aws_type(), e.message());
-            return html(
-                e.http_status(),
-                pages::connect_form(&s.csrf, Some(&text), &thing),
-            );
-        }
-    };
-    let target = crate::kit::Target {
-        endpoint: &api.endpoint,
-        port: api.device_port,
-        root_ca: &api.root_ca,
-    };
-    let kit = crate::kit::package(&made, &target).and_then(|zip| {
-        api.console
-            .add_kit(Kit {
-                session: token.to_owned(),
-                expires: Instant::now() + KIT_TTL,
-                thing: made.thing_name.clone(),
-                certificate_id: made.certificate_id.clone(),
-                platform,
-                zip,
-            })
-            .map_err(|e| e.to_string())
-    });
-    match kit {
-        Ok(id) => {
-            info!(thing = %made.thing_name, certificate_id = %made.certificate_id,
-                "console: connect kit made");
-            redirect(&format!("/console/connect/{id}"), &[])
-        }
-        Err(e) => html(500, pages::message("Cannot make the kit", &e)),
-    }
 }
 
 /// Every value of a query parameter.
