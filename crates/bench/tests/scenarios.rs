@@ -7,10 +7,8 @@
 //! (scripts/test's build stage) produces. Without it the tests say so and
 //! pass vacuously.
 
-use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -23,10 +21,10 @@ fn kumo_path() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
+/// The real binary on port 0 (kumo-testkit) and its data directory.
 struct Kumo {
-    child: Child,
-    dir: PathBuf,
-    ports: Value,
+    server: kumo_testkit::Kumo,
+    dir: kumo_testkit::TempDir,
 }
 
 impl Kumo {
@@ -35,68 +33,20 @@ impl Kumo {
             eprintln!("SKIP: target/<profile>/kumo not built; run `cargo build --workspace` first");
             return None;
         };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "kumo-bench-it-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        fs::create_dir_all(&dir).unwrap();
-        let ports_file = dir.join("ports.json");
-        let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--data-dir"])
-            .arg(dir.join("data"))
-            .arg("--ports-file")
-            .arg(&ports_file);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("KUMO_") || k == "RUST_LOG" {
-                cmd.env_remove(k);
-            }
-        }
-        for l in ["TCP", "TLS", "ALPN", "API"] {
-            cmd.env(format!("KUMO_LISTENERS_{l}_BIND"), "127.0.0.1:0");
-        }
-        cmd.env("KUMO_TLS_ENDPOINT_NAMES", "localhost,127.0.0.1")
-            // kumo-bench makes a certificate per connection from the device
-            // CA (--gen-certs): accept those without the registry.
-            .env("KUMO_TLS_CLIENT_AUTH", "ca_file")
-            .env("KUMO_LOG_LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(dir.join("kumo.log")).unwrap());
-        let mut child = cmd.spawn().unwrap();
-        let t = Instant::now();
-        let ports = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                panic!(
-                    "kumo exited with {st}: {}",
-                    fs::read_to_string(dir.join("kumo.log")).unwrap_or_default()
-                );
-            }
-            if let Ok(s) = fs::read_to_string(&ports_file) {
-                break serde_json::from_str(&s).unwrap();
-            }
-            assert!(t.elapsed() < Duration::from_secs(30), "no ports file");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Some(Kumo { child, dir, ports })
+        let dir = kumo_testkit::TempDir::new(&format!("bench-{tag}"));
+        // kumo-bench makes a certificate per connection from the device CA
+        // (--gen-certs): accept those without the registry.
+        let server =
+            kumo_testkit::Kumo::start(&bin, dir.path(), &[("KUMO_TLS_CLIENT_AUTH", "ca_file")]);
+        Some(Kumo { server, dir })
     }
 
     fn port(&self, l: &str) -> String {
-        self.ports[l].as_u64().unwrap().to_string()
+        self.server.port(l).to_string()
     }
 
     fn ca(&self, f: &str) -> PathBuf {
-        self.dir.join("data").join("ca").join(f)
-    }
-}
-
-impl Drop for Kumo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = fs::remove_dir_all(&self.dir);
+        self.dir.path().join("data").join("ca").join(f)
     }
 }
 

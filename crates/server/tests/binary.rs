@@ -1,5 +1,6 @@
 //! The real `kumo` binary, started like a user would: port 0 listeners, a
-//! temporary data directory, readiness by polling the ports file.
+//! temporary data directory, readiness from its `ready` log line
+//! (kumo-testkit).
 //!
 //! Checks the TLS side of the server (certificates, ALPN, client-cert
 //! refusal), the CLI's exit codes and graceful shutdown. MQTT behaviour
@@ -8,10 +9,10 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -21,120 +22,23 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 const KUMO: &str = env!("CARGO_BIN_EXE_kumo");
-const DEADLINE: Duration = Duration::from_secs(30);
-const POLL: Duration = Duration::from_millis(20);
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let p = std::env::temp_dir().join(format!("kumo-it-{tag}-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use kumo_testkit::TempDir;
 
 /// A `kumo` command with a clean environment (no inherited KUMO_* or RUST_LOG).
 fn kumo(args: &[&str]) -> Command {
-    let mut c = Command::new(KUMO);
-    c.args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("KUMO_") || k == "RUST_LOG" {
-            c.env_remove(k);
-        }
-    }
-    c
+    kumo_testkit::command(Path::new(KUMO), args)
 }
 
-struct Server {
-    child: Child,
-    ports: serde_json::Value,
-    log: PathBuf,
-}
+/// `kumo serve` on port 0 with debug logs (kumo-testkit: ready when it
+/// says so, killed when dropped).
+struct Server;
 
 impl Server {
-    fn start(dir: &Path, extra_env: &[(&str, &str)]) -> Server {
-        let log = dir.join("kumo.log");
-        let ports_file = dir.join("ports.json");
-        let mut cmd = kumo(&["serve", "--data-dir"]);
-        cmd.arg(dir.join("data"))
-            .arg("--ports-file")
-            .arg(&ports_file);
-        for l in ["TCP", "TLS", "ALPN", "API"] {
-            cmd.env(format!("KUMO_LISTENERS_{l}_BIND"), "127.0.0.1:0");
-        }
-        cmd.env("KUMO_TLS_ENDPOINT_NAMES", "localhost,127.0.0.1")
-            .env("KUMO_LOG_LEVEL", "debug");
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
-        cmd.stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap());
-        let mut child = cmd.spawn().unwrap();
-        let start = Instant::now();
-        let ports = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!(
-                    "kumo exited with {status} before writing its ports file:\n{}",
-                    read(&log)
-                );
-            }
-            if let Ok(text) = fs::read_to_string(&ports_file) {
-                break serde_json::from_str(&text).expect("the ports file is written atomically");
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "no ports file after {DEADLINE:?}:\n{}",
-                read(&log)
-            );
-            std::thread::sleep(POLL);
-        };
-        Server { child, ports, log }
-    }
-
-    fn port(&self, name: &str) -> u16 {
-        self.ports[name]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no {name} port in {}", self.ports)) as u16
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: plain kill(2) on our own child's pid.
-        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if start.elapsed() > DEADLINE {
-                let _ = self.child.kill();
-                panic!(
-                    "kumo did not exit within {DEADLINE:?}:\n{}",
-                    read(&self.log)
-                );
-            }
-            std::thread::sleep(POLL);
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn start(dir: &Path, extra_env: &[(&str, &str)]) -> kumo_testkit::Kumo {
+        let mut env = vec![("KUMO_LOG_LEVEL", "debug")];
+        env.extend_from_slice(extra_env);
+        kumo_testkit::Kumo::start(Path::new(KUMO), dir, &env)
     }
 }
 

@@ -1,82 +1,31 @@
 //! Black-box: the real `kumo` binary on port 0, driven by rumqttc (MQTT
 //! 3.1.1 and 5) over the plain TCP listener.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 
+/// The real binary, listeners on port 0 (kumo-testkit), and its data.
 struct Kumo {
-    child: Child,
-    _dir: TempDir,
+    _server: kumo_testkit::Kumo,
+    _dir: kumo_testkit::TempDir,
     tcp: u16,
-}
-
-struct TempDir(PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 impl Kumo {
     fn start() -> Kumo {
-        let dir = std::env::temp_dir().join(format!(
-            "kumo-rumqttc-{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ports = dir.join("ports.json");
-        let child = Command::new(env!("CARGO_BIN_EXE_kumo"))
-            .args(["serve", "--data-dir"])
-            .arg(dir.join("data"))
-            .arg("--ports-file")
-            .arg(&ports)
-            .env("KUMO_LISTENERS_TCP_BIND", "127.0.0.1:0")
-            .env("KUMO_LISTENERS_TLS_BIND", "127.0.0.1:0")
-            .env("KUMO_LISTENERS_ALPN_BIND", "127.0.0.1:0")
-            .env("KUMO_LISTENERS_API_BIND", "127.0.0.1:0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start kumo");
-        let tcp = wait_for_port(&ports);
+        let dir = kumo_testkit::TempDir::new("rumqttc");
+        let server = kumo_testkit::Kumo::start(
+            std::path::Path::new(env!("CARGO_BIN_EXE_kumo")),
+            dir.path(),
+            &[],
+        );
+        let tcp = server.port("tcp");
         Kumo {
-            child,
-            _dir: TempDir(dir),
+            _server: server,
+            _dir: dir,
             tcp,
         }
-    }
-}
-
-impl Drop for Kumo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
-}
-
-fn wait_for_port(ports: &Path) -> u16 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(ports) {
-            let v: serde_json::Value = serde_json::from_str(&text).expect("ports file is JSON");
-            return v["tcp"].as_u64().expect("tcp port") as u16;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "kumo did not write its ports file"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
