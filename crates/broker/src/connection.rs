@@ -6,6 +6,7 @@ mod subscribe;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -174,6 +175,11 @@ where
         max_queued: inner.config.max_queued_messages,
         publisher_ids: publisher_ids && version.is_v5(),
     };
+    // Counted while this connection lives: publishers attach their client
+    // ID to messages only while someone wants it.
+    let _wants_ids = params
+        .publisher_ids
+        .then(|| WantsPublisherIds::new(&inner.publisher_ids_wanted));
     let outbox = Arc::new(Outbox::new(params));
     outbox.push(Packet::ConnAck(ack));
     let writer = tokio::spawn(writer::run(
@@ -766,7 +772,8 @@ impl Conn {
             props,
             expires_at,
             self.session.id,
-            Some(self.session.client_id.clone()),
+            (self.inner.publisher_ids_wanted.load(Ordering::Relaxed) > 0)
+                .then(|| self.session.client_id.clone()),
         );
         let mut commits = Vec::new();
         let delivered = self
@@ -791,5 +798,21 @@ impl Conn {
             principal: self.principal.as_deref(),
             version: self.conn_id,
         }
+    }
+}
+
+/// One connection that wants publishers' client IDs, for as long as it lives.
+struct WantsPublisherIds<'a>(&'a AtomicUsize);
+
+impl<'a> WantsPublisherIds<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        WantsPublisherIds(count)
+    }
+}
+
+impl Drop for WantsPublisherIds<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

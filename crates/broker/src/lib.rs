@@ -19,6 +19,7 @@ mod accept;
 pub mod auth;
 mod config;
 mod connection;
+mod counter;
 mod events;
 pub mod index;
 mod message;
@@ -104,8 +105,12 @@ pub(crate) struct Inner {
     live_connections: AtomicUsize,
     /// Messages routed (from clients, the API and Kumo's own services) and
     /// deliveries queued to sessions, since start: the console's rates.
-    messages_in: AtomicU64,
-    messages_out: AtomicU64,
+    messages_in: counter::Counter,
+    messages_out: counter::Counter,
+    /// Connections that asked for the publisher's client ID on deliveries
+    /// (`ConnectionInfo::publisher_ids`): while there are none, messages do
+    /// not carry it.
+    publisher_ids_wanted: AtomicUsize,
     all_closed: Notify,
     /// Decides CONNECT and hands out each connection's permissions.
     authorizer: OnceLock<Arc<dyn auth::Authorizer>>,
@@ -197,8 +202,9 @@ impl Broker {
                 next_id: AtomicU64::new(1),
                 shutting_down: AtomicBool::new(false),
                 live_connections: AtomicUsize::new(0),
-                messages_in: AtomicU64::new(0),
-                messages_out: AtomicU64::new(0),
+                messages_in: Default::default(),
+                messages_out: Default::default(),
+                publisher_ids_wanted: AtomicUsize::new(0),
                 all_closed: Notify::new(),
                 authorizer: OnceLock::new(),
                 service: OnceLock::new(),
@@ -443,8 +449,8 @@ impl Broker {
             sessions: inner.sessions.lock().map(|s| s.len()).unwrap_or(0),
             subscriptions: inner.index.read().len(),
             retained: inner.retained.read().map(|r| r.len()).unwrap_or(0),
-            messages_in: inner.messages_in.load(Ordering::Relaxed),
-            messages_out: inner.messages_out.load(Ordering::Relaxed),
+            messages_in: inner.messages_in.get(),
+            messages_out: inner.messages_out.get(),
         }
     }
 }

@@ -79,8 +79,8 @@ impl Inner {
             );
         }
         let n = plain.len() + shared.len();
-        self.messages_in.fetch_add(1, Ordering::Relaxed);
-        self.messages_out.fetch_add(n as u64, Ordering::Relaxed);
+        self.messages_in.add(1);
+        self.messages_out.add(n as u64);
         let mut durable = self.store.as_ref().map(|store| Durable {
             store,
             next_seq: &self.next_store_seq,
