@@ -274,7 +274,7 @@ pub fn thing(api: &Api, csrf: &str, name: &str) -> Option<Markup> {
                     section.shadow {
                         h3 { @match shadow { Some(n) => { "Named shadow " code { (n) } }, None => { "Classic shadow" } } }
                         p { a.button href=(shadow_href(name, shadow.as_deref())) { "View and edit" } }
-                        pre { (pretty(doc)) }
+                        pre { (state_summary(doc)) }
                     }
                 }
             }
@@ -297,6 +297,17 @@ fn connection_badge(clients: &[String]) -> Markup {
     html! {
         @if clients.is_empty() { span.badge { "offline" } }
         @else { span.badge.good title={ "client ID " (clients.join(", ")) } { "connected" } }
+    }
+}
+
+/// A shadow document's state and version, without its metadata.
+fn state_summary(doc: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(doc) {
+        Ok(v) => serde_json::to_string_pretty(
+            &serde_json::json!({"state": v["state"], "version": v["version"]}),
+        )
+        .unwrap_or_default(),
+        Err(_) => String::from_utf8_lossy(doc).into_owned(),
     }
 }
 
