@@ -6,19 +6,21 @@ mod subscribe;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kumo_mqtt::{
-    decode, decode_connect_version, encode, Ack, ConnAck, Connect, DecodeError, Disconnect, Packet,
-    Properties, PropertySet, ProtocolVersion, Publish, QoS, ReasonCode,
+    decode, Ack, ConnAck, Disconnect, Packet, Properties, PropertySet, ProtocolVersion, Publish,
+    QoS, ReasonCode,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
 
 use crate::auth::{ConnectRequest, Permissions, Refused};
+use crate::counter::WantsPublisherIds;
 use crate::events;
+use crate::handshake::{read_connect, refuse};
 use crate::message::Message;
 use crate::persist;
 use crate::session::{ClosedOnDrop, Control, Link, Phase, Session, State};
@@ -303,57 +305,6 @@ fn size_read_buffer(buf: &mut BytesMut, want: usize) {
         *buf = BytesMut::with_capacity(want);
     } else if buf.capacity() - buf.len() < READ_MIN {
         buf.reserve(want);
-    }
-}
-
-/// Answer CONNECT with a failing CONNACK and close.
-async fn refuse<W: AsyncWrite + Unpin>(wr: &mut W, version: ProtocolVersion, reason: ReasonCode) {
-    let properties = Properties::from(PropertySet {
-        reason_string: Some(reason.text().to_owned()),
-        ..PropertySet::default()
-    });
-    let ack = ConnAck {
-        session_present: false,
-        reason,
-        properties,
-    };
-    let mut out = BytesMut::new();
-    encode(&Packet::ConnAck(ack), version, &mut out);
-    let _ = wr.write_all(&out).await;
-    let _ = wr.shutdown().await;
-}
-
-/// Read the first packet, which must be CONNECT. `Err(Some(..))` means:
-/// answer with this CONNACK, then close; `Err(None)`: just close.
-async fn read_connect<R: AsyncRead + Unpin>(
-    rd: &mut R,
-    buf: &mut BytesMut,
-    max: usize,
-) -> Result<Box<Connect>, Option<(ProtocolVersion, ReasonCode)>> {
-    loop {
-        let version = decode_connect_version(buf);
-        match decode(buf, ProtocolVersion::V5, max) {
-            Ok(Some(Packet::Connect(c))) => return Ok(c),
-            Ok(Some(_)) => return Err(None), // [MQTT-3.1.0-1]
-            Ok(None) => {}
-            Err(DecodeError::UnsupportedProtocolVersion { .. }) => {
-                // [MQTT-3.1.2-2]: 3.1.1 CONNACK with return code 0x01.
-                return Err(Some((
-                    ProtocolVersion::V311,
-                    ReasonCode::UnsupportedProtocolVersion,
-                )));
-            }
-            Err(e) => {
-                return Err(match version {
-                    Some(ProtocolVersion::V5) => Some((ProtocolVersion::V5, e.reason_code())),
-                    _ => None,
-                })
-            }
-        }
-        match rd.read_buf(buf).await {
-            Ok(0) | Err(_) => return Err(None),
-            Ok(_) => {}
-        }
     }
 }
 
@@ -798,21 +749,5 @@ impl Conn {
             principal: self.principal.as_deref(),
             version: self.conn_id,
         }
-    }
-}
-
-/// One connection that wants publishers' client IDs, for as long as it lives.
-struct WantsPublisherIds<'a>(&'a AtomicUsize);
-
-impl<'a> WantsPublisherIds<'a> {
-    fn new(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::SeqCst);
-        WantsPublisherIds(count)
-    }
-}
-
-impl Drop for WantsPublisherIds<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

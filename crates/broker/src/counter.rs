@@ -34,6 +34,22 @@ impl Counter {
     }
 }
 
+/// One connection that wants publishers' client IDs, for as long as it lives.
+pub(crate) struct WantsPublisherIds<'a>(&'a AtomicUsize);
+
+impl<'a> WantsPublisherIds<'a> {
+    pub(crate) fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        WantsPublisherIds(count)
+    }
+}
+
+impl Drop for WantsPublisherIds<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -21,6 +21,7 @@ mod config;
 mod connection;
 mod counter;
 mod events;
+mod handshake;
 pub mod index;
 mod message;
 mod persist;
