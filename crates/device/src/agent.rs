@@ -151,14 +151,19 @@ pub fn load(path: &Path) -> Result<AgentConfig, DeviceError> {
 }
 
 /// Log lines: under systemd (stderr is the journal) with a priority prefix.
+/// Debug lines (priority 7) only with `KUMO_DEVICE_LOG=debug`.
 fn log(priority: u8, message: &str) {
+    if priority >= 7 && std::env::var("KUMO_DEVICE_LOG").as_deref() != Ok("debug") {
+        return;
+    }
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         eprintln!("<{priority}>{message}");
     } else {
         let level = match priority {
             0..=3 => "error",
             4 => "warning",
-            _ => "info",
+            5 | 6 => "info",
+            _ => "debug",
         };
         eprintln!("kumo-device: {level}: {message}");
     }
@@ -397,7 +402,13 @@ async fn accept_lines(
                     continue;
                 }
                 match queue.push(&topic, line.as_bytes(), false) {
-                    Ok(_) => wake.notify_one(),
+                    Ok(seq) => {
+                        log(
+                            7,
+                            &format!("queued #{seq} for {topic} ({} waiting)", queue.len()),
+                        );
+                        wake.notify_one();
+                    }
                     Err(e) => log(3, &format!("line dropped: {e}")),
                 }
             }
