@@ -5,12 +5,13 @@ API (other test files build on this; keep it stable)
 
 ``kumo_factory(config: str = "", *, tcp=True, tls=True, alpn=True) -> KumoServer``
     Starts ``$KUMO_BIN`` (default ``<repo>/target/debug/kumo``) as
-    ``kumo serve --config FILE --data-dir DIR --ports-file FILE`` in a fresh
+    ``kumo serve --config FILE --data-dir DIR --ports-file -`` in a fresh
     temporary directory. Every enabled listener binds ``127.0.0.1:0``.
     ``config`` is extra TOML; it is deep-merged over the base config, so it
     may repeat tables the base uses (``[mqtt]``, ``[tls]``, ...). Readiness
-    is the ports file appearing (polled with a deadline, never a sleep); if
-    the process exits first, the test fails at once with its output.
+    is the line of bound ports kumo prints on stdout once ready (a blocking
+    read, no polling); if the process exits first, the test fails at once
+    with its output.
     Every server the factory started is stopped at teardown.
 
 ``kumo -> KumoServer``
@@ -61,7 +62,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import tomllib
 from pathlib import Path
 
@@ -164,34 +164,24 @@ class KumoServer:
         if not self.binary.exists():
             pytest.fail(f"kumo binary not found at {self.binary} (build it, or set KUMO_BIN)")
         self._starts += 1
-        ports_file = self.workdir / f"ports-{self._starts}.json"
         log = open(self.log_path, "ab")
         log.write(f"\n===== kumo start #{self._starts} =====\n".encode())
         log.flush()
+        # `--ports-file -`: kumo prints its bound ports on stdout once it is
+        # ready; reading that line is the wait (EOF: it exited first).
         self.proc = subprocess.Popen(
             [str(self.binary), "serve", "--config", str(self.config_path),
-             "--data-dir", str(self.data_dir), "--ports-file", str(ports_file)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+             "--data-dir", str(self.data_dir), "--ports-file", "-"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
             cwd=self.workdir, env=self._env(),
         )
         log.close()
-        deadline = time.monotonic() + START_DEADLINE
-        ports = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"kumo exited with {self.proc.returncode} before writing "
-                            f"its ports file.\n--- kumo log ---\n{self.log()}")
-            if ports_file.exists():
-                try:
-                    ports = json.loads(ports_file.read_text())
-                    break
-                except (json.JSONDecodeError, OSError):
-                    pass  # not complete yet (should be atomic, but be lenient)
-            time.sleep(0.02)  # polling interval, not synchronisation
-        if ports is None:
-            self.kill()
-            pytest.fail(f"kumo did not write {ports_file} within {START_DEADLINE}s."
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(START_DEADLINE)
+            pytest.fail(f"kumo exited with {self.proc.returncode} before it was ready."
                         f"\n--- kumo log ---\n{self.log()}")
+        ports = json.loads(line)
         self.ports = ports
         self.tcp_port = ports.get("tcp")
         self.tls_port = ports.get("tls")

@@ -245,9 +245,10 @@ pub struct ConfigArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// Once every listener is bound, write their ports here as JSON,
-    /// e.g. {"alpn":34567,"tcp":12345,"tls":23456} (atomically: temp file
-    /// + rename). For tests and supervisors that bind port 0.
+    /// Once Kumo is ready, write the bound ports here as JSON, e.g.
+    /// {"alpn":34567,"tcp":12345,"tls":23456} (atomically: temp file +
+    /// rename); `-` prints them as one line on standard output. For tests
+    /// and supervisors that bind port 0.
     #[arg(long, value_name = "FILE")]
     pub ports_file: Option<PathBuf>,
 }

@@ -139,6 +139,15 @@ fn bind_error(kind: Kind, addr: SocketAddr, e: io::Error) -> Failure {
 pub fn write_ports_file(path: &Path, bound: &[(&str, u16)]) -> Result<()> {
     let ports: BTreeMap<&str, u16> = bound.iter().copied().collect();
     let json = serde_json::to_vec(&ports)?;
+    // `-`: one line on standard output, which a supervisor can block on.
+    if path == Path::new("-") {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(&json)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+        return Ok(());
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -310,5 +319,17 @@ async fn connection(conn: Conn, stream: TcpStream, broker: Broker, api: Arc<Api>
 pub async fn stop(tasks: Vec<tokio::task::JoinHandle<()>>) {
     for t in tasks {
         let _ = t.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_ports_file_holds_every_bound_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run").join("ports.json");
+        super::write_ports_file(&path, &[("tls", 8883), ("api", 8443)]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, r#"{"api":8443,"tls":8883}"#);
     }
 }

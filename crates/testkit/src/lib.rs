@@ -1,12 +1,12 @@
 //! The real `kumo` binary for Rust black-box tests, started as a user would:
 //! a fresh data directory, every listener on `127.0.0.1:0`, an environment
-//! without inherited `KUMO_*` or `RUST_LOG`. Readiness is Kumo's own
-//! `ready` log line, read from its stderr as it is written (no polling, no
-//! sleeps); the bound ports come from its `--ports-file`. Its output is
-//! kept in `kumo.log` for failure messages. Killed when dropped.
+//! without inherited `KUMO_*` or `RUST_LOG`. `--ports-file -` makes Kumo
+//! print its bound ports on stdout once it is ready: a blocking read of
+//! that line is the wait (no polling, no sleeps). Its log is kept in
+//! `kumo.log` for failure messages. Killed when dropped.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -67,37 +67,27 @@ impl Kumo {
     /// endpoint names `localhost` and `127.0.0.1`, and `env` on top.
     pub fn start(bin: &Path, dir: &Path, env: &[(&str, &str)]) -> Kumo {
         let log = dir.join("kumo.log");
-        let ports_file = dir.join("ports.json");
         let mut cmd = command(bin, &["serve", "--data-dir"]);
-        cmd.arg(dir.join("data"))
-            .arg("--ports-file")
-            .arg(&ports_file);
+        cmd.arg(dir.join("data")).args(["--ports-file", "-"]);
         for l in ["TCP", "TLS", "ALPN", "API"] {
             cmd.env(format!("KUMO_LISTENERS_{l}_BIND"), "127.0.0.1:0");
         }
-        cmd.env("KUMO_TLS_ENDPOINT_NAMES", "localhost,127.0.0.1")
-            .env("KUMO_LOG_LEVEL", "info")
-            .env("KUMO_LOG_FORMAT", "text");
+        cmd.env("KUMO_TLS_ENDPOINT_NAMES", "localhost,127.0.0.1");
         for (k, v) in env {
             cmd.env(k, v);
         }
         cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&log).expect("create kumo.log"));
         let mut child = cmd.spawn().expect("start kumo");
         let pid = child.id() as i32;
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let mut file = fs::File::create(&log).expect("create kumo.log");
-        // Copy the output; say when the `ready` line went by. The sender
-        // drops at EOF, i.e. when kumo exits.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (ports_tx, ports_rx) = mpsc::channel();
+        // The first line is the ports; the sender drops at EOF (kumo exited).
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
+            for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                let _ = writeln!(file, "{line}");
-                if line.trim_end().ends_with(" ready") {
-                    let _ = ready_tx.send(());
-                }
+                let _ = ports_tx.send(line);
             }
         });
         let (exit_tx, exited) = mpsc::channel();
@@ -113,8 +103,11 @@ impl Kumo {
             exited,
             status: None,
         };
-        match ready_rx.recv_timeout(DEADLINE) {
-            Ok(()) => {}
+        match ports_rx.recv_timeout(DEADLINE) {
+            Ok(line) => {
+                kumo.ports = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("kumo printed {line:?}, not its ports: {e}"));
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = kumo.wait();
                 panic!(
@@ -129,9 +122,6 @@ impl Kumo {
                 );
             }
         }
-        let text =
-            fs::read_to_string(&ports_file).expect("the ports file is written before `ready`");
-        kumo.ports = serde_json::from_str(&text).expect("the ports file is JSON");
         kumo
     }
 
