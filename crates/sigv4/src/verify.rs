@@ -225,25 +225,14 @@ fn parse_header_form(req: &Request<'_>, auth: &str) -> Result<Claim, SigV4Error>
             }
         })
         .ok_or_else(|| SigV4Error::DateMalformed(date.to_string()))?;
-    let [access_key_id, scope_date, region, service, terminator] = split_credential(credential)?;
-    let signed_headers = split_signed_headers(signed_headers);
-    if !signed_headers.iter().any(|h| h == "host") {
-        return Err(SigV4Error::HostNotSigned);
-    }
-    Ok(Claim {
-        access_key_id,
-        scope_date,
-        region,
-        service,
-        terminator,
-        timestamp: format_iso_basic(time),
-        time,
+    claim(
+        credential,
         signed_headers,
-        signature: signature.to_string(),
-        expires: None,
-        presigned: false,
-        security_token: first_header(req, "x-amz-security-token").map(str::to_string),
-    })
+        time,
+        signature.to_string(),
+        None,
+        first_header(req, "x-amz-security-token").map(str::to_string),
+    )
 }
 
 fn parse_presigned(params: &[Param]) -> Result<Claim, SigV4Error> {
@@ -262,8 +251,29 @@ fn parse_presigned(params: &[Param]) -> Result<Claim, SigV4Error> {
         None => None,
         Some(e) => Some(parse_expires(&e)?),
     };
-    let [access_key_id, scope_date, region, service, terminator] = split_credential(&credential)?;
-    let signed_headers = split_signed_headers(&signed_headers);
+    claim(
+        &credential,
+        &signed_headers,
+        time,
+        signature,
+        Some(expires),
+        param_str(params, Q_SECURITY_TOKEN),
+    )
+}
+
+/// What both forms claim, from their common parts: the credential scope,
+/// the signed headers (which must include `host`), the time. `expires` is
+/// `Some` for the presigned form (its `X-Amz-Expires`, if given).
+fn claim(
+    credential: &str,
+    signed_headers: &str,
+    time: i64,
+    signature: String,
+    expires: Option<Option<u64>>,
+    security_token: Option<String>,
+) -> Result<Claim, SigV4Error> {
+    let [access_key_id, scope_date, region, service, terminator] = split_credential(credential)?;
+    let signed_headers = split_signed_headers(signed_headers);
     if !signed_headers.iter().any(|h| h == "host") {
         return Err(SigV4Error::HostNotSigned);
     }
@@ -277,9 +287,9 @@ fn parse_presigned(params: &[Param]) -> Result<Claim, SigV4Error> {
         time,
         signed_headers,
         signature,
-        expires,
-        presigned: true,
-        security_token: param_str(params, Q_SECURITY_TOKEN),
+        presigned: expires.is_some(),
+        expires: expires.flatten(),
+        security_token,
     })
 }
 

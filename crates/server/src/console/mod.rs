@@ -513,13 +513,9 @@ fn query_params(req: &Request<Incoming>, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The first non-empty value of a query parameter.
 fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
-    req.uri().query().and_then(|q| {
-        q.split('&').find_map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (k == name).then(|| crate::api::ops::percent_decode(&v.replace('+', " ")))?
-        })
-    })
+    query_params(req, name).into_iter().next()
 }
 
 fn cookie(req: &Request<Incoming>, name: &str) -> Option<String> {
